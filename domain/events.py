@@ -1,0 +1,26 @@
+"""What happened to a shipment, in the past tense. The shell saves each one
+as an entry of the change log, in the same transaction as the change itself."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import msgspec
+
+if TYPE_CHECKING:
+    from domain.shipment import LateDelivery, PromiseRevision, TrackingEvent
+
+
+class EventRecorded(msgspec.Struct, frozen=True, kw_only=True):
+    event: TrackingEvent
+
+
+class PromiseRevised(msgspec.Struct, frozen=True, kw_only=True):
+    revision: PromiseRevision
+
+
+class DeliveredLate(msgspec.Struct, frozen=True, kw_only=True):
+    late_delivery: LateDelivery
+
+
+Change = EventRecorded | PromiseRevised | DeliveredLate

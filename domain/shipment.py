@@ -1,0 +1,352 @@
+"""The shipment aggregate: what it knows, and how a tracking event changes it.
+
+`Shipment.record(event)` folds one event into the shipment and appends what
+happened (past tense, see domain.events) to `shipment.changes`; it does no I/O.
+Every part of the fold is a maximum or a minimum over the events seen, so the
+same set of events gives the same shipment whatever order they arrive in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+import msgspec
+from msgspec import Meta
+
+from domain import promise
+from domain.events import Change, DeliveredLate, EventRecorded, PromiseRevised
+from domain.status import TERMINAL, Reason, Status, order_key
+
+# -- constrained values, shared by the wire and the domain ---------------------
+
+AwareDatetime = Annotated[
+    datetime, Meta(tz=True, description="RFC 3339 timestamp with an offset")
+]
+Carrier = Annotated[
+    str,
+    Meta(
+        min_length=1,
+        max_length=32,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$",
+        description="carrier code, e.g. dhl; stored in lower case",
+    ),
+]
+TrackingNumber = Annotated[
+    str,
+    Meta(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._/-]*$",
+        description="the carrier's tracking number; spaces are dropped and letters upper-cased",
+    ),
+]
+ShortText = Annotated[str, Meta(max_length=200)]
+LongText = Annotated[str, Meta(max_length=2000)]
+EventId = Annotated[str, Meta(min_length=1, max_length=200)]
+CountryCode = Annotated[
+    str, Meta(pattern=r"^[A-Za-z]{2}$", description="ISO 3166-1 alpha-2")
+]
+
+
+def normalize_carrier(carrier: str) -> str:
+    return carrier.lower()
+
+
+def normalize_tracking_number(tracking_number: str) -> str:
+    return tracking_number.replace(" ", "").upper()
+
+
+class Place(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
+    city: ShortText | None = None
+    region: ShortText | None = None
+    postal_code: Annotated[str, Meta(max_length=32)] | None = None
+    country: CountryCode | None = None
+
+    def __post_init__(self) -> None:
+        if self.country is not None and not self.country.isupper():
+            msgspec.structs.force_setattr(self, "country", self.country.upper())
+
+
+class Recipient(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
+    name: ShortText | None = None
+    email: Annotated[str, Meta(max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
+    phone: Annotated[str, Meta(max_length=32, pattern=r"^[0-9+() .-]+$")] | None = None
+
+
+# -- commands ------------------------------------------------------------------
+
+
+class CreateShipment(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    carrier: Carrier
+    tracking_number: TrackingNumber
+    promised_by: AwareDatetime
+    promised_from: AwareDatetime | None = None
+    reference: ShortText | None = None
+    service_level: Annotated[str, Meta(max_length=64)] | None = None
+    origin: Place | None = None
+    destination: Place | None = None
+    recipient: Recipient | None = None
+    metadata: dict[str, Any] | None = None
+    account_id: str | None = None
+
+    def __post_init__(self) -> None:
+        self.carrier = normalize_carrier(self.carrier)
+        self.tracking_number = normalize_tracking_number(self.tracking_number)
+        promise.check_window(self.promised_by, self.promised_from)
+
+
+class RecordEvent(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    status: Status
+    occurred_at: AwareDatetime
+    event_id: EventId | None = None
+    location: Place | None = None
+    description: LongText | None = None
+    reason: Reason | None = None
+    estimated_delivery: AwareDatetime | None = None
+
+
+class RecordCarrierEvent(RecordEvent, forbid_unknown_fields=True, kw_only=True):
+    """An event addressed by carrier and tracking number instead of shipment id."""
+
+    carrier: Carrier
+    tracking_number: TrackingNumber
+
+    def __post_init__(self) -> None:
+        self.carrier = normalize_carrier(self.carrier)
+        self.tracking_number = normalize_tracking_number(self.tracking_number)
+
+
+class RevisePromise(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    promised_by: AwareDatetime
+    promised_from: AwareDatetime | None = None
+    reason: Annotated[str, Meta(min_length=1, max_length=500)]
+
+    def __post_init__(self) -> None:
+        promise.check_window(self.promised_by, self.promised_from)
+
+
+# -- facts ---------------------------------------------------------------------
+
+
+class TrackingEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """An event as stored: `key` is the carrier's event_id, or a digest of the
+    event's content when the carrier sent none, so exact resends are stored once."""
+
+    key: str
+    status: Status
+    occurred_at: datetime
+    event_id: str | None = None
+    location: Place | None = None
+    description: str | None = None
+    reason: Reason | None = None
+    estimated_delivery: datetime | None = None
+
+    @classmethod
+    def from_command(cls, command: RecordEvent) -> TrackingEvent:
+        return cls(
+            key=event_key(command),
+            status=command.status,
+            occurred_at=command.occurred_at,
+            event_id=command.event_id,
+            location=command.location,
+            description=command.description,
+            reason=command.reason,
+            estimated_delivery=command.estimated_delivery,
+        )
+
+
+def event_key(command: RecordEvent) -> str:
+    if command.event_id is not None:
+        return command.event_id
+    content = msgspec.json.encode(
+        [
+            command.status,
+            command.occurred_at.timestamp(),
+            command.location,
+            command.description,
+            command.reason,
+            command.estimated_delivery.timestamp() if command.estimated_delivery else None,
+        ]
+    )
+    return "auto:" + hashlib.sha256(content).hexdigest()[:32]
+
+
+class Progress(msgspec.Struct, frozen=True, kw_only=True):
+    """What the events seen so far say. Each field is the maximum or minimum of
+    something over those events, with the event key breaking ties."""
+
+    status: Status = Status.LABEL_CREATED
+    status_at: datetime | None = None
+    status_key: str | None = None
+    # first hand-over: the earliest delivered event
+    delivered_at: datetime | None = None
+    delivered_key: str | None = None
+    estimated_delivery: datetime | None = None
+    estimate_at: datetime | None = None
+    estimate_key: str | None = None
+    first_estimated_delivery: datetime | None = None
+    first_estimate_at: datetime | None = None
+    first_estimate_key: str | None = None
+    location: Place | None = None
+    location_at: datetime | None = None
+    location_key: str | None = None
+
+    def advance(self, event: TrackingEvent) -> Progress:
+        changes: dict[str, Any] = {}
+        at, key = event.occurred_at, event.key
+        if self.status_at is None or order_key(event.status, at, key) > order_key(
+            self.status, self.status_at, self.status_key or ""
+        ):
+            changes.update(status=event.status, status_at=at, status_key=key)
+        if event.status is Status.DELIVERED and (
+            self.delivered_at is None or (at, key) < (self.delivered_at, self.delivered_key or "")
+        ):
+            changes.update(delivered_at=at, delivered_key=key)
+        if event.estimated_delivery is not None:
+            if self.estimate_at is None or (at, key) > (self.estimate_at, self.estimate_key or ""):
+                changes.update(
+                    estimated_delivery=event.estimated_delivery, estimate_at=at, estimate_key=key
+                )
+            if self.first_estimate_at is None or (at, key) < (
+                self.first_estimate_at,
+                self.first_estimate_key or "",
+            ):
+                changes.update(
+                    first_estimated_delivery=event.estimated_delivery,
+                    first_estimate_at=at,
+                    first_estimate_key=key,
+                )
+        if event.location is not None and (
+            self.location_at is None or (at, key) > (self.location_at, self.location_key or "")
+        ):
+            changes.update(location=event.location, location_at=at, location_key=key)
+        return msgspec.structs.replace(self, **changes) if changes else self
+
+
+class LateDelivery(msgspec.Struct, frozen=True, kw_only=True):
+    """A broken promise. `detected_by` says how it was found: at `delivery`, or
+    when the `deadline` passed with the shipment still on its way."""
+
+    promised_by: datetime
+    detected_at: datetime
+    detected_by: str
+    delivered_at: datetime | None = None
+
+    @property
+    def delay(self) -> timedelta | None:
+        if self.delivered_at is None:
+            return None
+        return promise.delay(self.promised_by, self.delivered_at)
+
+
+class PromiseRevision(msgspec.Struct, frozen=True, kw_only=True):
+    promised_by: datetime
+    promised_from: datetime | None
+    previous_promised_by: datetime
+    previous_promised_from: datetime | None
+    reason: str
+    revised_at: datetime
+
+
+class ShipmentClosed(Exception):
+    """The shipment is terminal; its promise is settled and cannot be revised."""
+
+
+class Shipment(msgspec.Struct, kw_only=True):
+    id: str
+    account_id: str
+    carrier: str
+    tracking_number: str
+    promised_by: datetime
+    promised_from: datetime | None = None
+    reference: str | None = None
+    service_level: str | None = None
+    origin: Place | None = None
+    destination: Place | None = None
+    recipient: Recipient | None = None
+    metadata: dict[str, Any] | None = None
+    progress: Progress = msgspec.field(default_factory=Progress)
+    late_delivery: LateDelivery | None = None
+    created_at: datetime
+    updated_at: datetime
+    version: int = 1
+    # what happened since the shipment was loaded, for the shell to save
+    changes: list[Change] = msgspec.field(default_factory=list)
+
+    @property
+    def status(self) -> Status:
+        return self.progress.status
+
+    def is_late(self, now: datetime) -> bool:
+        return promise.is_late(
+            self.status,
+            self.promised_by,
+            self.progress.delivered_at,
+            self.late_delivery is not None,
+            now,
+        )
+
+    def is_at_risk(self, now: datetime) -> bool:
+        return promise.is_at_risk(
+            self.status, self.promised_by, self.progress.estimated_delivery, now
+        )
+
+    def record(self, event: TrackingEvent, now: datetime) -> None:
+        """Fold a new (not duplicate) event in; the shell has checked its key is new."""
+        self.progress = self.progress.advance(event)
+        self._touch(now)
+        self.changes.append(EventRecorded(event=event))
+        self._settle_lateness(now)
+
+    def revise_promise(
+        self, promised_by: datetime, promised_from: datetime | None, reason: str, now: datetime
+    ) -> PromiseRevision:
+        if self.status in TERMINAL:
+            raise ShipmentClosed(f"the shipment is {self.status}; its promise is settled")
+        promise.check_window(promised_by, promised_from)
+        revision = PromiseRevision(
+            promised_by=promised_by,
+            promised_from=promised_from,
+            previous_promised_by=self.promised_by,
+            previous_promised_from=self.promised_from,
+            reason=reason,
+            revised_at=now,
+        )
+        self.promised_by, self.promised_from = promised_by, promised_from
+        self._touch(now)
+        self.changes.append(PromiseRevised(revision=revision))
+        return revision
+
+    def _settle_lateness(self, now: datetime) -> None:
+        """Keep the lateness record in line with the first hand-over.
+
+        A record found at delivery follows the carrier's data (an earlier
+        delivery scan can show it was on time after all); a record found at
+        the deadline stands, and delivery only completes it."""
+        delivered_at = self.progress.delivered_at
+        if delivered_at is None:
+            return
+        record = self.late_delivery
+        if record is not None and record.detected_by != "delivery":
+            if record.delivered_at != delivered_at:
+                self.late_delivery = msgspec.structs.replace(record, delivered_at=delivered_at)
+            return
+        if promise.delivered_late(self.promised_by, delivered_at):
+            if record is None:
+                self.late_delivery = LateDelivery(
+                    promised_by=self.promised_by,
+                    detected_at=now,
+                    detected_by="delivery",
+                    delivered_at=delivered_at,
+                )
+                self.changes.append(DeliveredLate(late_delivery=self.late_delivery))
+            elif record.delivered_at != delivered_at:
+                self.late_delivery = msgspec.structs.replace(record, delivered_at=delivered_at)
+        elif record is not None:
+            self.late_delivery = None
+
+    def _touch(self, now: datetime) -> None:
+        self.updated_at = max(now, self.updated_at)
+        self.version += 1

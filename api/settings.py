@@ -1,0 +1,57 @@
+"""Settings: one struct, read from the environment once, by whoever starts the app."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import msgspec
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def _default_data_dir() -> str:
+    import platformdirs
+
+    return platformdirs.user_data_dir("ontime")
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    # None: start (or join) the embedded PostgreSQL under data_dir.
+    database_url: str | None = None
+    data_dir: str = msgspec.field(default_factory=_default_data_dir)
+    migrations_dir: str = str(MIGRATIONS_DIR)
+    bootstrap_admin_key: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    pool_min_size: int = 2
+    pool_max_size: int = 10
+    max_body_bytes: int = 1024 * 1024
+    # How long a verified API key is served from the per-process cache. Only
+    # while the revocation listener is connected; revocations evict at once.
+    key_cache_seconds: float = 30.0
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        names = {
+            "database_url": "DATABASE_URL",
+            "data_dir": "ONTIME_DATA_DIR",
+            "migrations_dir": "ONTIME_MIGRATIONS_DIR",
+            "bootstrap_admin_key": "ONTIME_BOOTSTRAP_ADMIN_KEY",
+            "host": "ONTIME_HOST",
+            "port": "ONTIME_PORT",
+            "pool_min_size": "ONTIME_POOL_MIN_SIZE",
+            "pool_max_size": "ONTIME_POOL_MAX_SIZE",
+            "max_body_bytes": "ONTIME_MAX_BODY_BYTES",
+            "key_cache_seconds": "ONTIME_KEY_CACHE_SECONDS",
+        }
+        for field, var in names.items():
+            raw = env.get(var)
+            if raw:
+                values[field] = raw
+        try:
+            return msgspec.convert(values, cls, strict=False)
+        except msgspec.ValidationError as exc:
+            raise SystemExit(f"ontime: bad configuration: {exc}") from None

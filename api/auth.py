@@ -1,0 +1,108 @@
+"""Who is calling: API keys, verified against the database and cached per process.
+
+The cache is safe because revocation reaches it: revoking a key commits a
+NOTIFY that every process's listener turns into an eviction. While a process's
+listener is down it cannot hear revocations, so it stops trusting its cache and
+asks the database on every request until the listener is back (and the cache
+is cleared on every reconnect)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import asyncpg
+import msgspec
+from litestar.connection import ASGIConnection
+
+from api.errors import Problem, not_found
+from api.store import keys
+
+
+class Principal(msgspec.Struct, frozen=True, kw_only=True):
+    key_id: str
+    role: str
+    account_id: str | None
+    carrier: str | None
+
+    @property
+    def account_scope(self) -> str | None:
+        """The one account this key may read, or None for every account."""
+        return self.account_id if self.role == "customer" else None
+
+    @property
+    def reads_shipments(self) -> bool:
+        return self.role in ("customer", "support", "admin")
+
+    @property
+    def may_see_recipient(self) -> bool:
+        return self.role in ("customer", "support", "admin")
+
+
+def unauthorized(detail: str) -> Problem:
+    return Problem(
+        401, "unauthorized", "Unauthorized", detail, headers={"WWW-Authenticate": "Bearer"}
+    )
+
+
+def forbidden_as_not_found(what: str = "resource") -> Problem:
+    # Roles that may not use an endpoint get a 404: existence is not leaked.
+    return not_found(what)
+
+
+class KeyCache:
+    def __init__(self, ttl_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._ttl = ttl_seconds
+        self._clock = clock
+        self._entries: dict[bytes, tuple[Principal, float]] = {}
+        # set by the revocation listener while it is connected
+        self.trusted = False
+
+    def evict(self, secret_hash: bytes) -> None:
+        self._entries.pop(secret_hash, None)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+    async def principal(self, pool: asyncpg.Pool, secret: str) -> Principal | None:
+        digest = keys.secret_hash(secret)
+        if self.trusted:
+            entry = self._entries.get(digest)
+            if entry is not None and entry[1] > self._clock():
+                return entry[0]
+        row = await pool.fetchrow(keys.FIND_BY_HASH, digest)
+        if row is None or row["revoked"]:
+            self._entries.pop(digest, None)
+            return None
+        principal = Principal(
+            key_id=row["id"], role=row["role"], account_id=row["account_id"], carrier=row["carrier"]
+        )
+        if self.trusted:
+            self._entries[digest] = (principal, self._clock() + self._ttl)
+        return principal
+
+
+def bearer_token(connection: ASGIConnection) -> str | None:
+    header = connection.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+async def authenticate(connection: ASGIConnection) -> Principal:
+    token = bearer_token(connection)
+    if token is None:
+        raise unauthorized("send an API key as 'Authorization: Bearer <key>'")
+    state = connection.app.state
+    principal = await state.key_cache.principal(state.pool, token)
+    if principal is None:
+        raise unauthorized("this API key is unknown or has been revoked")
+    return principal
+
+
+def require(principal: Principal, *roles: str, what: str = "resource") -> None:
+    if principal.role not in roles:
+        raise forbidden_as_not_found(what)

@@ -1,0 +1,146 @@
+"""The one place failures become RFC 9457 problem details."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import msgspec
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+
+from domain.promise import PromiseError
+
+log = logging.getLogger("ontime")
+
+PROBLEM_TYPE = "https://ontime.dev/problems/"
+
+
+class FieldError(msgspec.Struct):
+    path: str
+    message: str
+
+
+class ProblemBody(msgspec.Struct, omit_defaults=True):
+    type: str
+    title: str
+    status: int
+    detail: str | None = None
+    errors: list[FieldError] = []
+
+
+class Problem(Exception):
+    """A failure the client can act on."""
+
+    def __init__(
+        self,
+        status: int,
+        slug: str,
+        title: str,
+        detail: str | None = None,
+        errors: list[FieldError] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail or title)
+        self.status, self.slug, self.title, self.detail = status, slug, title, detail
+        self.errors = errors or []
+        self.headers = headers
+
+
+def not_found(what: str = "shipment") -> Problem:
+    return Problem(404, "not-found", "Not found", f"no such {what}")
+
+
+_AT_PATH = re.compile(r"^(?P<message>.*?)(?: - at `(?P<path>[^`]*)`)?$", re.S)
+_UNKNOWN_FIELD = re.compile(r"^Object contains unknown field `([^`]*)`$")
+
+
+def field_error(exc: msgspec.ValidationError | ValueError, prefix: str = "$") -> FieldError:
+    """Split msgspec's "message - at `$.path`" into the path and the message."""
+    match = _AT_PATH.match(str(exc))
+    assert match is not None
+    path = match["path"] or "$"
+    unknown = _UNKNOWN_FIELD.match(match["message"])
+    if unknown:
+        path = f"{path}.{unknown[1]}"
+    if prefix != "$":
+        path = prefix + path[1:]
+    return FieldError(path=path, message=match["message"])
+
+
+def invalid(errors: list[FieldError], detail: str = "the request body is not valid") -> Problem:
+    return Problem(400, "invalid-request", "Invalid request", detail, errors)
+
+
+def decode(body: bytes, type_: type, *, prefix: str = "$") -> object:
+    """Decode a JSON body into a command, or raise a 400 naming the field."""
+    try:
+        return msgspec.json.decode(body, type=type_)
+    except PromiseError as exc:
+        raise invalid([FieldError(path=f"{prefix}.{exc.field}", message=exc.message)]) from None
+    except msgspec.ValidationError as exc:
+        if isinstance(exc.__cause__, PromiseError):
+            cause = exc.__cause__
+            raise invalid([FieldError(path=f"{prefix}.{cause.field}", message=cause.message)]) from None
+        raise invalid([field_error(exc, prefix)]) from None
+    except msgspec.DecodeError as exc:
+        raise Problem(400, "malformed-json", "Malformed JSON", str(exc)) from None
+
+
+def problem_response(problem: Problem) -> Response:
+    body = ProblemBody(
+        type=PROBLEM_TYPE + problem.slug,
+        title=problem.title,
+        status=problem.status,
+        detail=problem.detail,
+        errors=problem.errors,
+    )
+    return Response(
+        content=msgspec.json.encode(body),
+        status_code=problem.status,
+        media_type="application/problem+json",
+        headers=problem.headers,
+    )
+
+
+def _on_problem(_: Request, exc: Problem) -> Response:
+    return problem_response(exc)
+
+
+_HTTP_SLUGS = {
+    400: ("invalid-request", "Invalid request"),
+    401: ("unauthorized", "Unauthorized"),
+    404: ("not-found", "Not found"),
+    405: ("method-not-allowed", "Method not allowed"),
+    413: ("body-too-large", "Request body too large"),
+    415: ("unsupported-media-type", "Unsupported media type"),
+    429: ("too-many-requests", "Too many requests"),
+}
+
+
+def _on_http_exception(_: Request, exc: HTTPException) -> Response:
+    slug, title = _HTTP_SLUGS.get(exc.status_code, ("error", exc.__class__.__name__))
+    errors: list[FieldError] = []
+    if isinstance(exc, ValidationException) and isinstance(exc.extra, list):
+        for item in exc.extra:
+            if isinstance(item, dict):
+                where = item.get("source", "query")
+                errors.append(FieldError(path=f"{where}.{item.get('key', '')}", message=str(item.get("message", ""))))
+    detail = exc.detail if exc.detail and exc.detail != title else None
+    if exc.status_code == 413:
+        detail = "the request body is larger than this endpoint accepts (1 MiB)"
+    return problem_response(Problem(exc.status_code, slug, title, detail, errors, exc.headers))
+
+
+def _on_unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem_response(
+        Problem(500, "internal", "Internal server error", "this is a bug in ontime; it has been logged")
+    )
+
+
+exception_handlers = {
+    Problem: _on_problem,
+    HTTPException: _on_http_exception,
+    Exception: _on_unexpected,
+}

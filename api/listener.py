@@ -1,0 +1,108 @@
+"""One LISTEN connection per process, kept alive.
+
+A notification is only a wake-up. Whoever subscribes must also cope with the
+connection going away (notifications sent meanwhile are lost): `on_connect`
+runs after every (re)connect, before notifications flow, and `on_disconnect`
+as soon as the loss is seen, so a subscriber can stop trusting what it
+cached and catch up from the database."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+import asyncpg
+
+log = logging.getLogger("ontime.listener")
+
+Handler = Callable[[str], None]
+
+
+class Listener:
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        health_interval: float = 5.0,
+        retry_interval: float = 0.5,
+    ) -> None:
+        self._dsn = dsn
+        self._handlers: dict[str, list[Handler]] = {}
+        self._on_connect: list[Callable[[], Awaitable[None] | None]] = []
+        self._on_disconnect: list[Callable[[], None]] = []
+        self._health_interval = health_interval
+        self._retry_interval = retry_interval
+        self._task: asyncio.Task | None = None
+        self._lost = asyncio.Event()
+        self.connected = asyncio.Event()
+
+    def subscribe(
+        self,
+        channel: str,
+        handler: Handler,
+        *,
+        on_connect: Callable[[], Awaitable[None] | None] | None = None,
+        on_disconnect: Callable[[], None] | None = None,
+    ) -> None:
+        self._handlers.setdefault(channel, []).append(handler)
+        if on_connect:
+            self._on_connect.append(on_connect)
+        if on_disconnect:
+            self._on_disconnect.append(on_disconnect)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="ontime-listener")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+    async def _run(self) -> None:
+        while True:
+            conn: asyncpg.Connection | None = None
+            try:
+                conn = await asyncpg.connect(self._dsn)
+                self._lost.clear()
+                conn.add_termination_listener(lambda _c: self._lost.set())
+                for channel in self._handlers:
+                    await conn.add_listener(channel, self._dispatch)
+                for callback in self._on_connect:
+                    result = callback()
+                    if result is not None:
+                        await result
+                self.connected.set()
+                await self._watch(conn)
+            except asyncio.CancelledError:
+                raise
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("listener connection lost (%s); reconnecting", exc)
+            finally:
+                self._mark_lost()
+                if conn is not None and not conn.is_closed():
+                    conn.terminate()
+            await asyncio.sleep(self._retry_interval)
+
+    async def _watch(self, conn: asyncpg.Connection) -> None:
+        """Return when the connection is gone; a cheap query now and then
+        finds a connection that died without telling us."""
+        while True:
+            try:
+                await asyncio.wait_for(self._lost.wait(), self._health_interval)
+                return
+            except TimeoutError:
+                await asyncio.wait_for(conn.execute("select 1"), self._health_interval)
+
+    def _mark_lost(self) -> None:
+        if self.connected.is_set():
+            self.connected.clear()
+            for callback in self._on_disconnect:
+                callback()
+
+    def _dispatch(self, _conn: object, _pid: int, channel: str, payload: str) -> None:
+        for handler in self._handlers.get(channel, ()):
+            handler(payload)

@@ -1,0 +1,67 @@
+"""The change log: appended in the writer's transaction, read in seq order.
+
+Ordering hazard: a sequence hands out numbers when asked, but transactions
+commit in their own order, so a reader could see seq 7 committed while 6 is
+still in flight and skip 6 for good. Writers therefore take one transaction-
+scoped advisory lock right before appending and hold it to commit: numbers are
+drawn and committed one transaction at a time, and a reader that sees N has
+already been able to see everything below N. The lock is held only for the
+append and the commit itself, not for the rest of the writer's work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import asyncpg
+
+APPEND_LOCK = 7_244_500_001  # any constant shared by every writer of the log
+
+LOCK = "select pg_advisory_xact_lock($1)"
+
+APPEND = """
+insert into changes (seq, account_id, shipment_id, kind, body)
+select nextval('changes_seq'), account_id, shipment_id, kind, body
+from unnest($1::text[], $2::text[], $3::text[], $4::bytea[])
+     with ordinality as c(account_id, shipment_id, kind, body, n)
+order by n
+returning seq
+"""
+
+AFTER_IN_ACCOUNT = """
+select seq, body from changes where account_id = $1 and seq > $2 order by seq limit $3
+"""
+AFTER = "select seq, body from changes where seq > $1 order by seq limit $2"
+
+
+class NewChange(NamedTuple):
+    account_id: str
+    shipment_id: str
+    kind: str
+    body: bytes
+
+
+async def append(conn: asyncpg.Connection, changes: Sequence[NewChange]) -> list[int]:
+    """Append in the caller's transaction, as its last statement before commit."""
+    if not changes:
+        return []
+    await conn.execute(LOCK, APPEND_LOCK)
+    columns = list(zip(*changes))
+    rows = await conn.fetch(APPEND, *(list(c) for c in columns))
+    return [r["seq"] for r in rows]
+
+
+async def after(
+    conn: asyncpg.Connection | asyncpg.Pool, account_id: str | None, seq: int, limit: int
+) -> list[tuple[int, bytes]]:
+    if account_id is None:
+        rows = await conn.fetch(AFTER, seq, limit)
+    else:
+        rows = await conn.fetch(AFTER_IN_ACCOUNT, account_id, seq, limit)
+    return [(r["seq"], r["body"]) for r in rows]
+
+
+def with_seq(seq: int, body: bytes) -> bytes:
+    """The change message: its body with `seq` spliced in as the first field."""
+    return b'{"seq":%d,%s' % (seq, body[1:])

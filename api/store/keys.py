@@ -1,0 +1,115 @@
+"""Accounts and API keys. Secrets are random, shown once, and stored as sha256."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+import asyncpg
+import msgspec
+
+from api.ids import new_id
+
+
+class KeyRow(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    role: str
+    account_id: str | None
+    carrier: str | None
+    revoked: bool
+
+
+def new_secret() -> str:
+    return "ot_" + secrets.token_urlsafe(32)
+
+
+def secret_hash(secret: str) -> bytes:
+    return hashlib.sha256(secret.encode()).digest()
+
+
+FIND_BY_HASH = """
+select id, role, account_id, carrier, revoked_at is not null as revoked
+from api_keys where secret_hash = $1
+"""
+
+INSERT_KEY = """
+insert into api_keys (id, role, account_id, carrier, name, secret_hash)
+values ($1, $2, $3, $4, $5, $6)
+returning id, role, account_id, carrier, name, created_at, revoked_at
+"""
+
+INSERT_BOOTSTRAP = """
+insert into api_keys (id, role, name, secret_hash) values ($1, 'admin', 'bootstrap', $2)
+on conflict (secret_hash) do nothing
+"""
+
+REVOKE = """
+update api_keys set revoked_at = coalesce(revoked_at, now()) where id = $1
+returning id, secret_hash
+"""
+
+ANY_ADMIN = "select exists(select 1 from api_keys where role = 'admin' and revoked_at is null)"
+
+INSERT_ACCOUNT = """
+insert into accounts (id, name, timezone) values ($1, $2, $3)
+returning id, name, timezone, created_at
+"""
+
+ACCOUNT_EXISTS = "select exists(select 1 from accounts where id = $1)"
+
+# Revocations are announced on this channel so that every process drops the
+# key from its cache; the payload is the secret hash in hex.
+REVOKED_CHANNEL = "ontime_key_revoked"
+
+
+async def find_by_secret(conn: asyncpg.Connection | asyncpg.Pool, secret: str) -> KeyRow | None:
+    row = await conn.fetchrow(FIND_BY_HASH, secret_hash(secret))
+    return None if row is None else KeyRow(**row)
+
+
+async def create_key(
+    conn: asyncpg.Connection,
+    role: str,
+    account_id: str | None,
+    carrier: str | None,
+    name: str | None,
+) -> tuple[asyncpg.Record, str]:
+    secret = new_secret()
+    row = await conn.fetchrow(
+        INSERT_KEY, new_id("key"), role, account_id, carrier, name, secret_hash(secret)
+    )
+    return row, secret
+
+
+async def revoke_key(conn: asyncpg.Connection, key_id: str) -> bool:
+    """Revoke and announce it, in one transaction: the NOTIFY goes out at commit."""
+    async with conn.transaction():
+        row = await conn.fetchrow(REVOKE, key_id)
+        if row is None:
+            return False
+        await conn.execute("select pg_notify($1, $2)", REVOKED_CHANNEL, row["secret_hash"].hex())
+    return True
+
+
+async def ensure_admin_key(conn: asyncpg.Connection, bootstrap_secret: str | None) -> str | None:
+    """Make sure an admin can get in. With a bootstrap secret, that secret is an
+    admin key; without one, a new admin key is made when none exists, and its
+    secret is returned (to be printed once)."""
+    if bootstrap_secret:
+        await conn.execute(INSERT_BOOTSTRAP, new_id("key"), secret_hash(bootstrap_secret))
+        return None
+    async with conn.transaction():
+        # two processes starting together must not both mint a key
+        await conn.execute("select pg_advisory_xact_lock(7244500002)")
+        if await conn.fetchval(ANY_ADMIN):
+            return None
+        _, secret = await create_key(conn, "admin", None, None, "first admin")
+        return secret
+
+
+async def create_account(conn: asyncpg.Connection, name: str, timezone: str) -> asyncpg.Record:
+    return await conn.fetchrow(INSERT_ACCOUNT, new_id("acc"), name, timezone)
+
+
+async def account_exists(conn: asyncpg.Connection | asyncpg.Pool, account_id: str) -> bool:
+    return await conn.fetchval(ACCOUNT_EXISTS, account_id)

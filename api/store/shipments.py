@@ -1,0 +1,294 @@
+"""Shipments, their events and lateness records in PostgreSQL: named SQL and one mapper per row type."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+import asyncpg
+import msgspec
+
+from domain.shipment import LateDelivery, Place, Progress, Recipient, Shipment, TrackingEvent
+from domain.status import Reason, Status
+
+SELECT_SHIPMENT = """
+select s.*,
+       l.promised_by as late_promised_by, l.detected_at as late_detected_at,
+       l.detected_by as late_detected_by, l.delivered_at as late_delivered_at
+from shipments s
+left join late_deliveries l on s.late and l.shipment_id = s.id
+"""
+
+GET = SELECT_SHIPMENT + "where s.id = $1"
+GET_IN_ACCOUNT = SELECT_SHIPMENT + "where s.id = $1 and s.account_id = $2"
+LOCK_BY_IDS = SELECT_SHIPMENT + "where s.id = any($1::text[]) order by s.id for update of s"
+LOCK_BY_TRACKING = (
+    SELECT_SHIPMENT
+    + """where (s.carrier, s.tracking_number) in
+           (select * from unnest($1::text[], $2::text[]))
+         order by s.id for update of s"""
+)
+
+INSERT = """
+insert into shipments (id, account_id, carrier, tracking_number, reference, service_level,
+                       promised_by, promised_from, origin, destination, recipient, metadata,
+                       created_at, updated_at)
+values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)
+on conflict (carrier, tracking_number) do nothing
+"""
+
+UPDATE = """
+update shipments set
+    promised_by = $2, promised_from = $3,
+    status = $4, status_at = $5, status_key = $6, delivered_at = $7, delivered_key = $8,
+    estimated_delivery = $9, estimate_at = $10, estimate_key = $11,
+    first_estimated_delivery = $12, first_estimate_at = $13, first_estimate_key = $14,
+    location = $15, location_at = $16, location_key = $17,
+    late = $18, updated_at = $19, version = $20
+where id = $1
+"""
+
+KNOWN_EVENT_KEYS = """
+select shipment_id, key from events
+where (shipment_id, key) in (select * from unnest($1::text[], $2::text[]))
+"""
+
+INSERT_EVENT = """
+insert into events (shipment_id, key, event_id, status, occurred_at, location,
+                    description, reason, estimated_delivery, received_at)
+values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+"""
+
+TIMELINE = """
+select * from events where shipment_id = $1 order by occurred_at, key
+"""
+
+UPSERT_LATE = """
+insert into late_deliveries (id, shipment_id, account_id, carrier, promised_by, detected_at,
+                             detected_by, status_at_detection, location_at_detection, delivered_at,
+                             closed_at)
+values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)
+on conflict (shipment_id) do update
+    set delivered_at = excluded.delivered_at,
+        closed_at = coalesce(late_deliveries.closed_at, excluded.closed_at)
+"""
+
+DELETE_LATE = "delete from late_deliveries where shipment_id = $1 and detected_by = 'delivery'"
+
+INSERT_REVISION = """
+insert into promise_revisions (shipment_id, promised_by, promised_from, previous_promised_by,
+                               previous_promised_from, reason, revised_at, revised_by)
+values ($1, $2, $3, $4, $5, $6, $7, $8)
+"""
+
+
+def _place(value: dict | None) -> Place | None:
+    return None if value is None else msgspec.convert(value, Place)
+
+
+def shipment_from_row(row: asyncpg.Record) -> Shipment:
+    late_delivery = None
+    if row["late_detected_at"] is not None:
+        late_delivery = LateDelivery(
+            promised_by=row["late_promised_by"],
+            detected_at=row["late_detected_at"],
+            detected_by=row["late_detected_by"],
+            delivered_at=row["late_delivered_at"],
+        )
+    return Shipment(
+        id=row["id"],
+        account_id=row["account_id"],
+        carrier=row["carrier"],
+        tracking_number=row["tracking_number"],
+        reference=row["reference"],
+        service_level=row["service_level"],
+        promised_by=row["promised_by"],
+        promised_from=row["promised_from"],
+        origin=_place(row["origin"]),
+        destination=_place(row["destination"]),
+        recipient=None if row["recipient"] is None else msgspec.convert(row["recipient"], Recipient),
+        metadata=row["metadata"],
+        progress=Progress(
+            status=Status(row["status"]),
+            status_at=row["status_at"],
+            status_key=row["status_key"],
+            delivered_at=row["delivered_at"],
+            delivered_key=row["delivered_key"],
+            estimated_delivery=row["estimated_delivery"],
+            estimate_at=row["estimate_at"],
+            estimate_key=row["estimate_key"],
+            first_estimated_delivery=row["first_estimated_delivery"],
+            first_estimate_at=row["first_estimate_at"],
+            first_estimate_key=row["first_estimate_key"],
+            location=_place(row["location"]),
+            location_at=row["location_at"],
+            location_key=row["location_key"],
+        ),
+        late_delivery=late_delivery,
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        version=row["version"],
+    )
+
+
+def event_from_row(row: asyncpg.Record) -> tuple[TrackingEvent, datetime]:
+    event = TrackingEvent(
+        key=row["key"],
+        status=Status(row["status"]),
+        occurred_at=row["occurred_at"],
+        event_id=row["event_id"],
+        location=_place(row["location"]),
+        description=row["description"],
+        reason=None if row["reason"] is None else Reason(row["reason"]),
+        estimated_delivery=row["estimated_delivery"],
+    )
+    return event, row["received_at"]
+
+
+def _json(value: msgspec.Struct | None) -> dict | None:
+    return None if value is None else msgspec.to_builtins(value)
+
+
+async def insert(conn: asyncpg.Connection, shipment: Shipment) -> bool:
+    """Insert a new shipment; False when its carrier and tracking number are taken."""
+    status = await conn.execute(
+        INSERT,
+        shipment.id,
+        shipment.account_id,
+        shipment.carrier,
+        shipment.tracking_number,
+        shipment.reference,
+        shipment.service_level,
+        shipment.promised_by,
+        shipment.promised_from,
+        _json(shipment.origin),
+        _json(shipment.destination),
+        _json(shipment.recipient),
+        shipment.metadata,
+        shipment.created_at,
+    )
+    return status == "INSERT 0 1"
+
+
+async def get(conn: asyncpg.Connection | asyncpg.Pool, shipment_id: str, account_id: str | None) -> Shipment | None:
+    """One shipment; limited to `account_id` when given (None means any account)."""
+    if account_id is None:
+        row = await conn.fetchrow(GET, shipment_id)
+    else:
+        row = await conn.fetchrow(GET_IN_ACCOUNT, shipment_id, account_id)
+    return None if row is None else shipment_from_row(row)
+
+
+async def lock_by_ids(conn: asyncpg.Connection, ids: Sequence[str]) -> list[Shipment]:
+    return [shipment_from_row(r) for r in await conn.fetch(LOCK_BY_IDS, list(ids))]
+
+
+async def lock_by_tracking(
+    conn: asyncpg.Connection, addresses: Iterable[tuple[str, str]]
+) -> list[Shipment]:
+    carriers, numbers = zip(*addresses) if addresses else ((), ())
+    rows = await conn.fetch(LOCK_BY_TRACKING, list(carriers), list(numbers))
+    return [shipment_from_row(r) for r in rows]
+
+
+async def known_event_keys(
+    conn: asyncpg.Connection, pairs: Sequence[tuple[str, str]]
+) -> set[tuple[str, str]]:
+    if not pairs:
+        return set()
+    ids, keys = zip(*pairs)
+    rows = await conn.fetch(KNOWN_EVENT_KEYS, list(ids), list(keys))
+    return {(r["shipment_id"], r["key"]) for r in rows}
+
+
+async def insert_events(
+    conn: asyncpg.Connection, events: Sequence[tuple[str, TrackingEvent]], received_at: datetime
+) -> None:
+    if not events:
+        return
+    await conn.executemany(
+        INSERT_EVENT,
+        [
+            (
+                shipment_id,
+                e.key,
+                e.event_id,
+                e.status.value,
+                e.occurred_at,
+                _json(e.location),
+                e.description,
+                None if e.reason is None else e.reason.value,
+                e.estimated_delivery,
+                received_at,
+            )
+            for shipment_id, e in events
+        ],
+    )
+
+
+async def save(
+    conn: asyncpg.Connection,
+    shipments: Sequence[Shipment],
+    late_before: dict[str, LateDelivery | None],
+) -> None:
+    """Write back what the domain changed: the fold, the promise, and the
+    lateness record where it differs from `late_before` (as loaded)."""
+    if not shipments:
+        return
+    await conn.executemany(UPDATE, [_update_args(s) for s in shipments])
+    upserts, deletes = [], []
+    for s in shipments:
+        record = s.late_delivery
+        if record == late_before.get(s.id):
+            continue
+        if record is None:
+            deletes.append((s.id,))
+        else:
+            upserts.append(
+                (
+                    "late_" + s.id.removeprefix("shp_"),
+                    s.id,
+                    s.account_id,
+                    s.carrier,
+                    record.promised_by,
+                    record.detected_at,
+                    record.detected_by,
+                    s.progress.status.value,
+                    _json(s.progress.location),
+                    record.delivered_at,
+                )
+            )
+    if upserts:
+        await conn.executemany(UPSERT_LATE, upserts)
+    if deletes:
+        await conn.executemany(DELETE_LATE, deletes)
+
+
+def _update_args(s: Shipment) -> tuple:
+    p = s.progress
+    return (
+        s.id,
+        s.promised_by,
+        s.promised_from,
+        p.status.value,
+        p.status_at,
+        p.status_key,
+        p.delivered_at,
+        p.delivered_key,
+        p.estimated_delivery,
+        p.estimate_at,
+        p.estimate_key,
+        p.first_estimated_delivery,
+        p.first_estimate_at,
+        p.first_estimate_key,
+        _json(p.location),
+        p.location_at,
+        p.location_key,
+        s.late_delivery is not None,
+        s.updated_at,
+        s.version,
+    )
+
+
+async def timeline(conn: asyncpg.Connection | asyncpg.Pool, shipment_id: str) -> list[tuple[TrackingEvent, datetime]]:
+    return [event_from_row(r) for r in await conn.fetch(TIMELINE, shipment_id)]

@@ -1,0 +1,174 @@
+"""What the API sends: response structs and the one place domain objects become them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from domain.events import Change, DeliveredLate, EventRecorded, PromiseRevised
+from domain.shipment import LateDelivery, Place, PromiseRevision, Recipient, Shipment, TrackingEvent
+from domain.status import Reason, Status
+
+
+class ShipmentOut(msgspec.Struct, kw_only=True):
+    id: str
+    account_id: str
+    carrier: str
+    tracking_number: str
+    reference: str | None
+    status: Status
+    status_at: datetime | None
+    promised_by: datetime
+    promised_from: datetime | None
+    estimated_delivery: datetime | None
+    first_estimated_delivery: datetime | None
+    delivered_at: datetime | None
+    late: bool
+    at_risk: bool
+    last_location: Place | None
+    origin: Place | None
+    destination: Place | None
+    # personal data: present only for readers allowed to see it (and asking)
+    recipient: Recipient | None | msgspec.UnsetType = msgspec.UNSET
+    service_level: str | None
+    metadata: dict[str, Any] | None
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
+class EventOut(msgspec.Struct, kw_only=True):
+    status: Status
+    occurred_at: datetime
+    event_id: str | None
+    location: Place | None
+    description: str | None
+    reason: Reason | None
+    estimated_delivery: datetime | None
+    received_at: datetime | None = None
+
+
+class LateDeliveryOut(msgspec.Struct, kw_only=True):
+    shipment_id: str
+    promised_by: datetime
+    detected_at: datetime
+    detected_by: str
+    delivered_at: datetime | None
+    delay_seconds: int | None
+
+
+class PromiseRevisionOut(msgspec.Struct, kw_only=True):
+    promised_by: datetime
+    promised_from: datetime | None
+    previous_promised_by: datetime
+    previous_promised_from: datetime | None
+    reason: str
+    revised_at: datetime
+
+
+# Change messages, as the change feed and the live feed carry them. `seq` is
+# spliced in front when a change is read back (see changes.with_seq), so each
+# body is encoded once, when the change is written.
+
+
+class EventChange(msgspec.Struct, tag_field="type", tag="event", kw_only=True):
+    shipment: ShipmentOut
+    event: EventOut
+
+
+class PromiseRevisedChange(msgspec.Struct, tag_field="type", tag="promise_revised", kw_only=True):
+    shipment: ShipmentOut
+    promise: PromiseRevisionOut
+
+
+class LateChange(msgspec.Struct, tag_field="type", tag="late", kw_only=True):
+    shipment: ShipmentOut
+    late_delivery: LateDeliveryOut
+
+
+def shipment_out(shipment: Shipment, now: datetime, *, with_recipient: bool = False) -> ShipmentOut:
+    progress = shipment.progress
+    return ShipmentOut(
+        id=shipment.id,
+        account_id=shipment.account_id,
+        carrier=shipment.carrier,
+        tracking_number=shipment.tracking_number,
+        reference=shipment.reference,
+        status=progress.status,
+        status_at=progress.status_at,
+        promised_by=shipment.promised_by,
+        promised_from=shipment.promised_from,
+        estimated_delivery=progress.estimated_delivery,
+        first_estimated_delivery=progress.first_estimated_delivery,
+        delivered_at=progress.delivered_at,
+        late=shipment.is_late(now),
+        at_risk=shipment.is_at_risk(now),
+        last_location=progress.location,
+        origin=shipment.origin,
+        destination=shipment.destination,
+        recipient=shipment.recipient if with_recipient else msgspec.UNSET,
+        service_level=shipment.service_level,
+        metadata=shipment.metadata,
+        created_at=shipment.created_at,
+        updated_at=shipment.updated_at,
+        version=shipment.version,
+    )
+
+
+def event_out(event: TrackingEvent, received_at: datetime | None = None) -> EventOut:
+    return EventOut(
+        status=event.status,
+        occurred_at=event.occurred_at,
+        event_id=event.event_id,
+        location=event.location,
+        description=event.description,
+        reason=event.reason,
+        estimated_delivery=event.estimated_delivery,
+        received_at=received_at,
+    )
+
+
+def late_delivery_out(shipment_id: str, record: LateDelivery) -> LateDeliveryOut:
+    delay = record.delay
+    return LateDeliveryOut(
+        shipment_id=shipment_id,
+        promised_by=record.promised_by,
+        detected_at=record.detected_at,
+        detected_by=record.detected_by,
+        delivered_at=record.delivered_at,
+        delay_seconds=None if delay is None else int(delay.total_seconds()),
+    )
+
+
+def revision_out(revision: PromiseRevision) -> PromiseRevisionOut:
+    return PromiseRevisionOut(
+        promised_by=revision.promised_by,
+        promised_from=revision.promised_from,
+        previous_promised_by=revision.previous_promised_by,
+        previous_promised_from=revision.previous_promised_from,
+        reason=revision.reason,
+        revised_at=revision.revised_at,
+    )
+
+
+_encode = msgspec.json.Encoder().encode
+
+
+def change_kind_and_body(shipment: Shipment, change: Change, now: datetime) -> tuple[str, bytes]:
+    """Encode one change with the shipment as it stands now (recipient left out:
+    the change log is read by feeds, and personal data stays off them)."""
+    after = shipment_out(shipment, now)
+    match change:
+        case EventRecorded(event=event):
+            return "event", _encode(EventChange(shipment=after, event=event_out(event, now)))
+        case PromiseRevised(revision=revision):
+            return "promise_revised", _encode(
+                PromiseRevisedChange(shipment=after, promise=revision_out(revision))
+            )
+        case DeliveredLate(late_delivery=record):
+            return "late", _encode(
+                LateChange(shipment=after, late_delivery=late_delivery_out(shipment.id, record))
+            )
+    raise TypeError(f"unknown change {change!r}")

@@ -9,7 +9,7 @@ same set of events gives the same shipment whatever order they arrive in.
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import msgspec
@@ -48,6 +48,11 @@ EventId = Annotated[str, Meta(min_length=1, max_length=200)]
 CountryCode = Annotated[
     str, Meta(pattern=r"^[A-Za-z]{2}$", description="ISO 3166-1 alpha-2")
 ]
+
+
+def utc(moment: datetime | None) -> datetime | None:
+    """Instants are kept in UTC: the offset a sender used is not part of the fact."""
+    return None if moment is None else moment.astimezone(UTC)
 
 
 def normalize_carrier(carrier: str) -> str:
@@ -94,6 +99,7 @@ class CreateShipment(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     def __post_init__(self) -> None:
         self.carrier = normalize_carrier(self.carrier)
         self.tracking_number = normalize_tracking_number(self.tracking_number)
+        self.promised_by, self.promised_from = utc(self.promised_by), utc(self.promised_from)
         promise.check_window(self.promised_by, self.promised_from)
 
 
@@ -106,6 +112,10 @@ class RecordEvent(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     reason: Reason | None = None
     estimated_delivery: AwareDatetime | None = None
 
+    def __post_init__(self) -> None:
+        self.occurred_at = utc(self.occurred_at)
+        self.estimated_delivery = utc(self.estimated_delivery)
+
 
 class RecordCarrierEvent(RecordEvent, forbid_unknown_fields=True, kw_only=True):
     """An event addressed by carrier and tracking number instead of shipment id."""
@@ -114,6 +124,7 @@ class RecordCarrierEvent(RecordEvent, forbid_unknown_fields=True, kw_only=True):
     tracking_number: TrackingNumber
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         self.carrier = normalize_carrier(self.carrier)
         self.tracking_number = normalize_tracking_number(self.tracking_number)
 
@@ -124,6 +135,7 @@ class RevisePromise(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     reason: Annotated[str, Meta(min_length=1, max_length=500)]
 
     def __post_init__(self) -> None:
+        self.promised_by, self.promised_from = utc(self.promised_by), utc(self.promised_from)
         promise.check_window(self.promised_by, self.promised_from)
 
 

@@ -1,0 +1,90 @@
+"""create_app(settings) -> Litestar. Nothing happens at import; the lifespan
+opens the pool and the LISTEN connection and closes them."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+import asyncpg
+from litestar import Litestar, Response
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+
+from api.auth import KeyCache
+from api.database import create_pool
+from api.errors import exception_handlers
+from api.http.admin import AdminController
+from api.http.changes import ChangeController
+from api.http.health import REQUESTS, healthz, metrics, readyz
+from api.http.shipments import EventBatchController, ShipmentController
+from api.listener import Listener
+from api.settings import Settings
+from api.store import keys
+
+
+def create_app(
+    settings: Settings,
+    *,
+    database_url: str,
+    pool: asyncpg.Pool | None = None,
+) -> Litestar:
+    """`database_url` is resolved already (embedded or not); a `pool` may be
+    injected, and is then left open for its owner to close."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        own_pool = pool is None
+        app.state.pool = pool or await create_pool(
+            database_url, min_size=settings.pool_min_size, max_size=settings.pool_max_size
+        )
+        cache = app.state.key_cache = KeyCache(settings.key_cache_seconds)
+        listener = app.state.listener = Listener(database_url)
+
+        def on_revoked(payload: str) -> None:
+            cache.evict(bytes.fromhex(payload))
+
+        def trust() -> None:
+            cache.clear()
+            cache.trusted = True
+
+        def distrust() -> None:
+            cache.trusted = False
+            cache.clear()
+
+        listener.subscribe(keys.REVOKED_CHANNEL, on_revoked, on_connect=trust, on_disconnect=distrust)
+        listener.start()
+        try:
+            yield
+        finally:
+            await listener.stop()
+            if own_pool:
+                await app.state.pool.close()
+
+    def count_response(response: Response) -> Response:
+        REQUESTS.labels(str(response.status_code)).inc()
+        return response
+
+    return Litestar(
+        route_handlers=[
+            ShipmentController,
+            EventBatchController,
+            ChangeController,
+            AdminController,
+            healthz,
+            readyz,
+            metrics,
+        ],
+        lifespan=[lifespan],
+        exception_handlers=exception_handlers,
+        after_request=count_response,
+        request_max_body_size=settings.max_body_bytes,
+        openapi_config=OpenAPIConfig(
+            title="ontime",
+            version="1",
+            description="Shipment tracking: statuses, delivery promises, a change feed and honest lateness.",
+            path="/docs",
+            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+        ),
+        debug=False,
+    )

@@ -1,0 +1,33 @@
+"""The change feed, for clients that poll: every change after a seq, in seq order."""
+
+from __future__ import annotations
+
+from litestar import Controller, Request, Response, get
+from litestar.params import Parameter
+
+from api.auth import authenticate
+from api.errors import not_found
+from api.http.shipments import json_response
+from api.store import changes as change_log
+
+
+class ChangeController(Controller):
+    path = "/v1/changes"
+    tags = ["changes"]
+
+    @get("/", summary="Changes after `after`, oldest first; resume from next_after")
+    async def list_changes(
+        self,
+        request: Request,
+        after: int = Parameter(default=0, ge=0),
+        limit: int = Parameter(default=100, ge=1, le=1000),
+        account_id: str | None = None,
+    ) -> Response:
+        principal = await authenticate(request)
+        if not principal.reads_shipments:
+            raise not_found("endpoint")
+        scope = principal.account_scope or account_id
+        rows = await change_log.after(request.app.state.pool, scope, after, limit)
+        items = b",".join(change_log.with_seq(seq, body) for seq, body in rows)
+        next_after = rows[-1][0] if rows else after
+        return json_response(b'{"items":[%s],"next_after":%d}' % (items, next_after))

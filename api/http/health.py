@@ -1,0 +1,33 @@
+"""Liveness, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+import asyncio
+
+from litestar import Request, Response, get
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
+
+REQUESTS = Counter("ontime_http_requests", "HTTP requests answered, by status", ["status"])
+EVENTS = Counter("ontime_events", "Tracking events received", ["outcome"])
+
+
+@get("/healthz", summary="Liveness", include_in_schema=True, tags=["health"])
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@get("/readyz", summary="Readiness: the database answers", tags=["health"])
+async def readyz(request: Request) -> Response:
+    try:
+        await asyncio.wait_for(request.app.state.pool.fetchval("select 1"), 2.0)
+    except Exception as exc:  # whatever the failure, the answer is "not ready"
+        return Response(
+            content={"status": "unavailable", "detail": f"database: {exc.__class__.__name__}"},
+            status_code=503,
+        )
+    return Response(content={"status": "ready"})
+
+
+@get("/metrics", summary="Prometheus metrics", tags=["health"], media_type=CONTENT_TYPE_LATEST)
+async def metrics() -> bytes:
+    return generate_latest()

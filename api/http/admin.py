@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 import msgspec
 from litestar import Controller, Request, Response, delete, post
+from litestar.params import FromPath
 from msgspec import Meta
 
 from api.auth import authenticate, require
@@ -84,7 +85,7 @@ class AdminController(Controller):
         return json_response(_encode(KeyOut(**row, secret=secret)), 201)
 
     @delete("/keys/{key_id:str}", status_code=204, summary="Revoke a key, live connections included")
-    async def revoke_key(self, request: Request, key_id: str) -> None:
+    async def revoke_key(self, request: Request, key_id: FromPath[str]) -> None:
         require(await authenticate(request), "admin", what="endpoint")
         async with request.app.state.pool.acquire() as conn:
             if not await keys.revoke_key(conn, key_id):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from litestar import Controller, Request, Response, get
-from litestar.params import Parameter
+from typing import Annotated
+
+from litestar.params import FromQuery, QueryParameter
 
 from api.auth import authenticate
 from api.errors import not_found
@@ -19,9 +21,9 @@ class ChangeController(Controller):
     async def list_changes(
         self,
         request: Request,
-        after: int = Parameter(default=0, ge=0),
-        limit: int = Parameter(default=100, ge=1, le=1000),
-        account_id: str | None = None,
+        after: Annotated[int, QueryParameter(ge=0)] = 0,
+        limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
+        account_id: FromQuery[str | None] = None,
     ) -> Response:
         principal = await authenticate(request)
         if not principal.reads_shipments:

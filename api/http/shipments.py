@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import base64
 from datetime import datetime
+from typing import Annotated
 
 import msgspec
 from litestar import Controller, Request, Response, get, post, put
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, QueryParameter
 
 from api import tracking, wire
 from api.auth import Principal, authenticate, require
@@ -30,7 +31,7 @@ def etag_of(shipment: Shipment, now: datetime) -> str:
     return f'"{shipment.version}-{shipment.is_late(now):d}{shipment.is_at_risk(now):d}"'
 
 
-async def readable_shipment(request: Request, principal: Principal, shipment_id: str) -> Shipment:
+async def readable_shipment(request: Request, principal: Principal, shipment_id: FromPath[str]) -> Shipment:
     """The shipment if this key may read it; a 404 otherwise, whether or not it exists."""
     if not principal.reads_shipments:
         raise not_found()
@@ -55,7 +56,7 @@ def _cursor_id(cursor: str) -> str:
         raise invalid([FieldError("query.cursor", "not a cursor this API gave out")], "bad cursor") from None
 
 
-def _cursor(shipment_id: str) -> str:
+def _cursor(shipment_id: FromPath[str]) -> str:
     return base64.urlsafe_b64encode(shipment_id.encode()).decode().rstrip("=")
 
 
@@ -106,7 +107,7 @@ class ShipmentController(Controller):
         return json_response(answer, status, {"Location": f"/v1/shipments/{shipment_id}"})
 
     @get("/{shipment_id:str}", summary="One shipment; ETag, 304 on If-None-Match")
-    async def get_shipment(self, request: Request, shipment_id: str) -> Response:
+    async def get_shipment(self, request: Request, shipment_id: FromPath[str]) -> Response:
         principal = await authenticate(request)
         shipment = await readable_shipment(request, principal, shipment_id)
         now = tracking.utcnow()
@@ -120,17 +121,17 @@ class ShipmentController(Controller):
     async def list_shipments(
         self,
         request: Request,
-        status: Status | None = None,
-        carrier: str | None = None,
-        late: bool | None = None,
-        at_risk: bool | None = None,
-        reference: str | None = None,
-        tracking_number: str | None = None,
-        updated_after: datetime | None = None,
-        account_id: str | None = None,
-        include: str | None = None,
-        limit: int = Parameter(default=50, ge=1, le=500),
-        cursor: str | None = None,
+        status: FromQuery[Status | None] = None,
+        carrier: FromQuery[str | None] = None,
+        late: FromQuery[bool | None] = None,
+        at_risk: FromQuery[bool | None] = None,
+        reference: FromQuery[str | None] = None,
+        tracking_number: FromQuery[str | None] = None,
+        updated_after: FromQuery[datetime | None] = None,
+        account_id: FromQuery[str | None] = None,
+        include: FromQuery[str | None] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
+        cursor: FromQuery[str | None] = None,
     ) -> Response:
         principal = await authenticate(request)
         if not principal.reads_shipments:
@@ -187,7 +188,7 @@ class ShipmentController(Controller):
         return json_response(_encode(page))
 
     @get("/{shipment_id:str}/events", summary="The timeline, oldest first")
-    async def get_timeline(self, request: Request, shipment_id: str) -> Response:
+    async def get_timeline(self, request: Request, shipment_id: FromPath[str]) -> Response:
         principal = await authenticate(request)
         await readable_shipment(request, principal, shipment_id)
         events = await store.timeline(request.app.state.pool, shipment_id)
@@ -195,7 +196,7 @@ class ShipmentController(Controller):
         return json_response(_encode(timeline))
 
     @post("/{shipment_id:str}/events", summary="Record one event or a list of them")
-    async def post_events(self, request: Request, shipment_id: str) -> Response:
+    async def post_events(self, request: Request, shipment_id: FromPath[str]) -> Response:
         principal = await authenticate(request)
         body = await request.body()
         commands = decode_events(body)
@@ -212,7 +213,7 @@ class ShipmentController(Controller):
         return json_response(_encode(answer), 201 if result.accepted else 200)
 
     @put("/{shipment_id:str}/promise", summary="Revise the delivery promise, with a reason")
-    async def revise_promise(self, request: Request, shipment_id: str) -> Response:
+    async def revise_promise(self, request: Request, shipment_id: FromPath[str]) -> Response:
         principal = await authenticate(request)
         command = decode(await request.body(), RevisePromise)
         shipment = await tracking.revise_promise(request.app.state.pool, principal, shipment_id, command)
@@ -220,7 +221,7 @@ class ShipmentController(Controller):
         return json_response(_encode(out))
 
     @get("/{shipment_id:str}/promise", summary="The promise in force and its revisions, oldest first")
-    async def get_promise(self, request: Request, shipment_id: str) -> Response:
+    async def get_promise(self, request: Request, shipment_id: FromPath[str]) -> Response:
         principal = await authenticate(request)
         shipment = await readable_shipment(request, principal, shipment_id)
         rows = await request.app.state.pool.fetch(

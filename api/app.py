@@ -19,7 +19,10 @@ from api.http.changes import ChangeController
 from api.http.health import REQUESTS, healthz, metrics, readyz
 from api.http.shipments import EventBatchController, ShipmentController
 from api.listener import Listener
+from api.live.endpoint import live
+from api.live.hub import Hub
 from api.settings import Settings
+from api.store import changes as change_log
 from api.store import keys
 
 
@@ -42,7 +45,9 @@ def create_app(
         listener = app.state.listener = Listener(database_url)
 
         def on_revoked(payload: str) -> None:
-            cache.evict(bytes.fromhex(payload))
+            secret_hash = bytes.fromhex(payload)
+            cache.evict(secret_hash)
+            app.state.hub.revoke(secret_hash)
 
         def trust() -> None:
             cache.clear()
@@ -53,11 +58,16 @@ def create_app(
             cache.clear()
 
         listener.subscribe(keys.REVOKED_CHANNEL, on_revoked, on_connect=trust, on_disconnect=distrust)
+        hub = app.state.hub = Hub(app.state.pool)
+        await hub.start()
+        # after a reconnect the hub reads what it missed from the log
+        listener.subscribe(change_log.CHANNEL, hub.wake, on_connect=hub.wake)
         listener.start()
         try:
             yield
         finally:
             await listener.stop()
+            await hub.stop()
             if own_pool:
                 await app.state.pool.close()
 
@@ -71,6 +81,7 @@ def create_app(
             EventBatchController,
             ChangeController,
             AdminController,
+            live,
             healthz,
             readyz,
             metrics,

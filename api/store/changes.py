@@ -18,7 +18,10 @@ import asyncpg
 
 APPEND_LOCK = 7_244_500_001  # any constant shared by every writer of the log
 
-LOCK = "select pg_advisory_xact_lock($1)"
+# The NOTIFY is delivered at commit, never before: a wake-up for every
+# process's live hub, which then reads the log itself.
+LOCK_AND_NOTIFY = "select pg_advisory_xact_lock($1), pg_notify('ontime_changes', '')"
+CHANNEL = "ontime_changes"
 
 APPEND = """
 insert into changes (seq, account_id, shipment_id, kind, body)
@@ -46,7 +49,7 @@ async def append(conn: asyncpg.Connection, changes: Sequence[NewChange]) -> list
     """Append in the caller's transaction, as its last statement before commit."""
     if not changes:
         return []
-    await conn.execute(LOCK, APPEND_LOCK)
+    await conn.execute(LOCK_AND_NOTIFY, APPEND_LOCK)
     columns = list(zip(*changes))
     rows = await conn.fetch(APPEND, *(list(c) for c in columns))
     return [r["seq"] for r in rows]

@@ -1,0 +1,136 @@
+"""`GET /v1/live`: the websocket of the live feed (CONTRACT.md, "Live")."""
+
+from __future__ import annotations
+
+import asyncio
+
+import msgspec
+from litestar import WebSocket, websocket
+from litestar.exceptions import WebSocketDisconnect
+
+from api.auth import Principal, bearer_token
+from api.errors import field_error
+from api.live import protocol
+from api.live.hub import Hub, Subscriber
+from api.store import keys
+
+AUTH_TIMEOUT = 5.0
+PING_INTERVAL = 20.0
+
+
+@websocket("/v1/live")
+async def live(socket: WebSocket) -> None:
+    await socket.accept()
+    state = socket.app.state
+    hub: Hub = state.hub
+    first_message: str | None = None
+    token = bearer_token(socket)
+    if token is None:
+        try:
+            first_message = await asyncio.wait_for(socket.receive_text(), AUTH_TIMEOUT)
+            token = protocol.client_decoder.decode(first_message).token
+            first_message = None
+        except (TimeoutError, msgspec.ValidationError, msgspec.DecodeError, AttributeError):
+            await socket.close(protocol.UNAUTHORIZED, "authenticate within 5 s: header or {\"type\": \"auth\"}")
+            return
+        except WebSocketDisconnect:
+            return
+    principal = await state.key_cache.principal(state.pool, token)
+    if principal is None or not principal.reads_shipments:
+        await socket.close(protocol.UNAUTHORIZED, "unknown, revoked or non-reading API key")
+        return
+    subscriber = hub.connect(principal, keys.secret_hash(token))
+    writer = asyncio.create_task(_write(socket, subscriber))
+    try:
+        while subscriber.close_code is None:
+            text = await socket.receive_text()
+            await _handle(hub, subscriber, text)
+    except WebSocketDisconnect:
+        pass
+    finally:
+        hub.disconnect(subscriber)
+        if subscriber.close_code is None:
+            writer.cancel()
+        await asyncio.gather(writer, return_exceptions=True)
+
+
+async def _write(socket: WebSocket, subscriber: Subscriber) -> None:
+    """Drain the connection's outbox; ping when idle; close when told to."""
+    outbox = subscriber.outbox
+    try:
+        while True:
+            try:
+                await asyncio.wait_for(subscriber.ready.wait(), PING_INTERVAL)
+            except TimeoutError:
+                await socket.send_text(protocol.PING)
+                continue
+            subscriber.ready.clear()
+            while outbox and subscriber.close_code is None:
+                await socket.send_text(outbox.popleft())
+            subscriber.drained.set()
+            if subscriber.close_code is not None:
+                await socket.close(subscriber.close_code, _CLOSE_REASONS.get(subscriber.close_code))
+                return
+    except WebSocketDisconnect:
+        subscriber.close(1000)
+
+
+_CLOSE_REASONS = {
+    protocol.TOO_SLOW: "too slow: resume with since",
+    protocol.REVOKED: "API key revoked",
+}
+
+
+def _error(subscriber: Subscriber, detail: str, path: str | None = None) -> None:
+    subscriber.send_now(protocol.encode(protocol.Error(detail=detail, path=path)).decode())
+
+
+async def _handle(hub: Hub, subscriber: Subscriber, text: str) -> None:
+    try:
+        message = protocol.client_decoder.decode(text)
+    except msgspec.ValidationError as exc:
+        error = field_error(exc)
+        _error(subscriber, error.message, error.path)
+        return
+    except msgspec.DecodeError as exc:
+        _error(subscriber, f"malformed JSON: {exc}")
+        return
+    principal = subscriber.principal
+    match message:
+        case protocol.Subscribe(shipments=shipments, since=since, account_id=account_id):
+            if shipments == "all":
+                try:
+                    target = _account_for_all(principal, account_id)
+                except ValueError as exc:
+                    _error(subscriber, str(exc), "$.account_id")
+                    return
+                await hub.subscribe(
+                    subscriber,
+                    accounts=[target] if target else [],
+                    everything=target is None,
+                    since=since,
+                )
+            else:
+                await hub.subscribe(subscriber, shipments=shipments, since=since)
+            subscriber.send_now(
+                protocol.encode(
+                    protocol.Subscribed(shipments=shipments, account_id=account_id, seq=subscriber.high_water)
+                ).decode()
+            )
+        case protocol.Unsubscribe(shipments=shipments):
+            if shipments == "all":
+                hub.unsubscribe(subscriber, accounts=set(subscriber.accounts), everything=True)
+            else:
+                hub.unsubscribe(subscriber, shipments=shipments)
+            subscriber.send_now(protocol.encode(protocol.Unsubscribed(shipments=shipments)).decode())
+        case protocol.Auth():
+            _error(subscriber, "already authenticated")
+
+
+def _account_for_all(principal: Principal, account_id: str | None) -> str | None:
+    """The account whose "all" is meant; None means every account (support, admin)."""
+    if principal.role == "customer":
+        if account_id is not None and account_id != principal.account_id:
+            raise ValueError("a customer key subscribes to its own account only")
+        return principal.account_id
+    return account_id

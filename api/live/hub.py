@@ -1,0 +1,275 @@
+"""The per-process hub of the live feed.
+
+One task reads the change log after the last seq this process has dispatched,
+whenever it is woken (a NOTIFY from any process's commit, a listener
+reconnect) and every `poll_interval` regardless, so a lost notification only
+delays a change, never loses it. Each change is encoded once, as text, and
+offered to the connections that cover it; each connection has a bounded
+outbox drained by its own writer, so a slow client never holds up the hub or
+anyone else: when its outbox is full it is closed with 4008 and resumes with
+`since`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Iterable
+
+import asyncpg
+
+from api.auth import Principal
+from api.live import protocol
+from api.store import changes as change_log
+
+log = logging.getLogger("ontime.live")
+
+PAGE = 1000
+
+
+class Subscriber:
+    """One websocket connection, as the hub sees it."""
+
+    __slots__ = (
+        "principal",
+        "secret_hash",
+        "accounts",
+        "shipments",
+        "everything",
+        "high_water",
+        "outbox",
+        "ready",
+        "drained",
+        "pending",
+        "close_code",
+        "max_outbox",
+    )
+
+    def __init__(self, principal: Principal, secret_hash: bytes, max_outbox: int) -> None:
+        self.principal = principal
+        self.secret_hash = secret_hash
+        self.accounts: set[str] = set()
+        self.shipments: set[str] = set()
+        self.everything = False
+        # the highest seq handed to the writer: the connection's seq only grows
+        self.high_water = 0
+        self.outbox: deque[str] = deque()
+        self.ready = asyncio.Event()
+        self.drained = asyncio.Event()
+        # while a `since` replay runs, live changes wait here
+        self.pending: list[tuple[int, str]] | None = None
+        self.close_code: int | None = None
+        self.max_outbox = max_outbox
+
+    def may_see(self, account_id: str) -> bool:
+        scope = self.principal.account_scope
+        return scope is None or scope == account_id
+
+    def offer(self, seq: int, text: str) -> None:
+        if self.pending is not None:
+            if len(self.pending) >= self.max_outbox:
+                self.close(protocol.TOO_SLOW)
+            else:
+                self.pending.append((seq, text))
+            return
+        self.enqueue(seq, text)
+
+    def enqueue(self, seq: int, text: str) -> None:
+        if seq <= self.high_water or self.close_code is not None:
+            return
+        if len(self.outbox) >= self.max_outbox:
+            self.close(protocol.TOO_SLOW)
+            return
+        self.outbox.append(text)
+        self.high_water = seq
+        self.ready.set()
+
+    def send_now(self, text: str) -> None:
+        """A protocol message outside the change sequence (answers, errors)."""
+        self.outbox.append(text)
+        self.ready.set()
+
+    def close(self, code: int) -> None:
+        if self.close_code is None:
+            self.close_code = code
+            self.outbox.clear()
+            self.ready.set()
+
+
+class Hub:
+    def __init__(self, pool: asyncpg.Pool, *, poll_interval: float = 1.0, max_outbox: int = 1024) -> None:
+        self.pool = pool
+        self.poll_interval = poll_interval
+        self.max_outbox = max_outbox
+        self.position = 0
+        self.by_account: dict[str, set[Subscriber]] = {}
+        self.by_shipment: dict[str, set[Subscriber]] = {}
+        self.everything: set[Subscriber] = set()
+        self.by_key: dict[bytes, set[Subscriber]] = {}
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task | None = None
+
+    # -- the pump --------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.position = await self.pool.fetchval("select coalesce(max(seq), 0) from changes")
+        self._task = asyncio.create_task(self._run(), name="ontime-live-hub")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        for subscriber in list(self._all()):
+            subscriber.close(1001)
+
+    def wake(self, _payload: str = "") -> None:
+        self._wake.set()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            try:
+                await self.catch_up()
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("live hub could not read the change log (%s); retrying", exc)
+
+    async def catch_up(self) -> None:
+        while True:
+            rows = await self.pool.fetch(
+                "select seq, account_id, shipment_id, body from changes where seq > $1 order by seq limit $2",
+                self.position,
+                PAGE,
+            )
+            for row in rows:
+                self.dispatch(row["seq"], row["account_id"], row["shipment_id"], row["body"])
+            if len(rows) < PAGE:
+                return
+
+    def dispatch(self, seq: int, account_id: str, shipment_id: str, body: bytes) -> None:
+        text = change_log.with_seq(seq, body).decode()
+        for group in (
+            self.by_account.get(account_id, ()),
+            self.by_shipment.get(shipment_id, ()),
+            self.everything,
+        ):
+            for subscriber in group:
+                if subscriber.may_see(account_id):
+                    subscriber.offer(seq, text)
+        self.position = seq
+
+    # -- connections -----------------------------------------------------------
+
+    def connect(self, principal: Principal, secret_hash: bytes) -> Subscriber:
+        subscriber = Subscriber(principal, secret_hash, self.max_outbox)
+        self.by_key.setdefault(secret_hash, set()).add(subscriber)
+        return subscriber
+
+    def disconnect(self, subscriber: Subscriber) -> None:
+        self._unindex(subscriber, subscriber.accounts, subscriber.shipments, subscriber.everything)
+        _discard(self.by_key, subscriber.secret_hash, subscriber)
+
+    def revoke(self, secret_hash: bytes) -> None:
+        for subscriber in list(self.by_key.get(secret_hash, ())):
+            subscriber.close(protocol.REVOKED)
+
+    async def subscribe(
+        self,
+        subscriber: Subscriber,
+        *,
+        accounts: Iterable[str] = (),
+        shipments: Iterable[str] = (),
+        everything: bool = False,
+        since: int | None = None,
+    ) -> None:
+        """Cover more of the log, replaying what came after `since` first.
+
+        Live changes that arrive during the replay wait in `pending`, and the
+        outbox drops anything at or below what it already holds, so the
+        connection gets each change once, in seq order, with no gap."""
+        accounts, shipments = set(accounts), set(shipments)
+        if since is not None:
+            subscriber.pending = []
+        subscriber.accounts |= accounts
+        subscriber.shipments |= shipments
+        subscriber.everything |= everything
+        for account_id in accounts:
+            self.by_account.setdefault(account_id, set()).add(subscriber)
+        for shipment_id in shipments:
+            self.by_shipment.setdefault(shipment_id, set()).add(subscriber)
+        if everything:
+            self.everything.add(subscriber)
+        if since is None:
+            return
+        try:
+            await self._replay(subscriber, since)
+        finally:
+            pending, subscriber.pending = subscriber.pending or [], None
+            for seq, text in pending:
+                subscriber.enqueue(seq, text)
+
+    async def _replay(self, subscriber: Subscriber, since: int) -> None:
+        """Everything the connection now covers (old subscriptions too: their live
+        changes wait in `pending` meanwhile and must not fall below the replay)."""
+        after = max(since, subscriber.high_water)
+        scope = subscriber.principal.account_scope
+        while subscriber.close_code is None:
+            rows = await self.pool.fetch(
+                """select seq, account_id, body from changes
+                   where seq > $1
+                     and ($2 or account_id = any($3::text[]) or shipment_id = any($4::text[]))
+                     and ($5::text is null or account_id = $5)
+                   order by seq limit $6""",
+                after,
+                subscriber.everything,
+                list(subscriber.accounts),
+                list(subscriber.shipments),
+                scope,
+                PAGE,
+            )
+            for row in rows:
+                subscriber.enqueue(row["seq"], change_log.with_seq(row["seq"], row["body"]).decode())
+            if len(rows) < PAGE:
+                return
+            after = rows[-1]["seq"]
+            # let the client take the page before reading the next one
+            while len(subscriber.outbox) > subscriber.max_outbox // 2 and subscriber.close_code is None:
+                subscriber.drained.clear()
+                await subscriber.drained.wait()
+
+    def unsubscribe(
+        self, subscriber: Subscriber, *, accounts: Iterable[str] = (), shipments: Iterable[str] = (), everything: bool = False
+    ) -> None:
+        accounts, shipments = set(accounts) & subscriber.accounts, set(shipments) & subscriber.shipments
+        subscriber.accounts -= accounts
+        subscriber.shipments -= shipments
+        if everything:
+            subscriber.everything = False
+        self._unindex(subscriber, accounts, shipments, everything)
+
+    def _unindex(self, subscriber: Subscriber, accounts: Iterable[str], shipments: Iterable[str], everything: bool) -> None:
+        for account_id in accounts:
+            _discard(self.by_account, account_id, subscriber)
+        for shipment_id in shipments:
+            _discard(self.by_shipment, shipment_id, subscriber)
+        if everything:
+            self.everything.discard(subscriber)
+
+    def _all(self) -> Iterable[Subscriber]:
+        for group in self.by_key.values():
+            yield from group
+
+
+def _discard(index: dict, key: object, subscriber: Subscriber) -> None:
+    group = index.get(key)
+    if group is not None:
+        group.discard(subscriber)
+        if not group:
+            del index[key]

@@ -58,7 +58,9 @@ def create_app(
             cache.clear()
 
         listener.subscribe(keys.REVOKED_CHANNEL, on_revoked, on_connect=trust, on_disconnect=distrust)
-        hub = app.state.hub = Hub(app.state.pool)
+        hub = app.state.hub = Hub(
+            app.state.pool, poll_interval=settings.live_poll_seconds, max_outbox=settings.live_max_outbox
+        )
         await hub.start()
         # after a reconnect the hub reads what it missed from the log
         listener.subscribe(change_log.CHANNEL, hub.wake, on_connect=hub.wake)

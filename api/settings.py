@@ -30,6 +30,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # How long a verified API key is served from the per-process cache. Only
     # while the revocation listener is connected; revocations evict at once.
     key_cache_seconds: float = 30.0
+    # live feed: changes a connection may have waiting before it is closed
+    # with 4008; and how often the hub reads the log with no wake-up at all
+    live_max_outbox: int = 1024
+    live_poll_seconds: float = 1.0
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -46,6 +50,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "pool_max_size": "ONTIME_POOL_MAX_SIZE",
             "max_body_bytes": "ONTIME_MAX_BODY_BYTES",
             "key_cache_seconds": "ONTIME_KEY_CACHE_SECONDS",
+            "live_max_outbox": "ONTIME_LIVE_MAX_OUTBOX",
+            "live_poll_seconds": "ONTIME_LIVE_POLL_SECONDS",
         }
         for field, var in names.items():
             raw = env.get(var)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import Meta
@@ -237,13 +237,16 @@ class Progress(msgspec.Struct, frozen=True, kw_only=True):
         return msgspec.structs.replace(self, **changes) if changes else self
 
 
+Detection = Literal["delivery", "deadline"]
+
+
 class LateDelivery(msgspec.Struct, frozen=True, kw_only=True):
     """A broken promise. `detected_by` says how it was found: at `delivery`, or
     when the `deadline` passed with the shipment still on its way."""
 
     promised_by: datetime
     detected_at: datetime
-    detected_by: str
+    detected_by: Detection
     delivered_at: datetime | None = None
 
     @property

@@ -13,6 +13,7 @@ from msgspec import Meta
 
 from api.auth import authenticate, require
 from api.errors import FieldError, decode, invalid, not_found
+from api.http.openapi import documented_body
 from api.http.shipments import json_response
 from api.store import keys
 from domain.shipment import Carrier, normalize_carrier
@@ -54,8 +55,8 @@ class AdminController(Controller):
     path = "/v1"
     tags = ["admin"]
 
-    @post("/accounts", status_code=201, summary="Create an account")
-    async def create_account(self, request: Request) -> Response:
+    @post("/accounts", status_code=201, summary="Create an account", operation_class=documented_body(CreateAccount))
+    async def create_account(self, request: Request) -> Response[AccountOut]:
         require(await authenticate(request), "admin", what="endpoint")
         command = decode(await request.body(), CreateAccount)
         try:
@@ -66,8 +67,13 @@ class AdminController(Controller):
             row = await keys.create_account(conn, command.name, command.timezone)
         return json_response(_encode(AccountOut(**row)), 201, {"Location": f"/v1/accounts/{row['id']}"})
 
-    @post("/keys", status_code=201, summary="Create an API key; the secret is shown once")
-    async def create_key(self, request: Request) -> Response:
+    @post(
+        "/keys",
+        status_code=201,
+        summary="Create an API key; the secret is shown once",
+        operation_class=documented_body(CreateKey),
+    )
+    async def create_key(self, request: Request) -> Response[KeyOut]:
         require(await authenticate(request), "admin", what="endpoint")
         command = decode(await request.body(), CreateKey)
         if command.role == "customer" and command.account_id is None:

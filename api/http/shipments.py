@@ -13,6 +13,7 @@ from litestar.params import FromPath, FromQuery, QueryParameter
 from api import tracking, wire
 from api.auth import Principal, authenticate, require
 from api.errors import FieldError, Problem, decode, invalid, not_found
+from api.http.openapi import documented_body
 from api.store import shipments as store
 from domain.shipment import CreateShipment, RecordCarrierEvent, RecordEvent, RevisePromise, Shipment
 from domain.status import TERMINAL, Status
@@ -93,8 +94,13 @@ class ShipmentController(Controller):
     path = "/v1/shipments"
     tags = ["shipments"]
 
-    @post("/", status_code=201, summary="Create a shipment (honours Idempotency-Key)")
-    async def create_shipment(self, request: Request) -> Response:
+    @post(
+        "/",
+        status_code=201,
+        summary="Create a shipment (honours Idempotency-Key)",
+        operation_class=documented_body(CreateShipment),
+    )
+    async def create_shipment(self, request: Request) -> Response[wire.ShipmentOut]:
         principal = await authenticate(request)
         body = await request.body()
         command = decode(body, CreateShipment)
@@ -107,7 +113,7 @@ class ShipmentController(Controller):
         return json_response(answer, status, {"Location": f"/v1/shipments/{shipment_id}"})
 
     @get("/{shipment_id:str}", summary="One shipment; ETag, 304 on If-None-Match")
-    async def get_shipment(self, request: Request, shipment_id: FromPath[str]) -> Response:
+    async def get_shipment(self, request: Request, shipment_id: FromPath[str]) -> Response[wire.ShipmentOut]:
         principal = await authenticate(request)
         shipment = await readable_shipment(request, principal, shipment_id)
         now = tracking.utcnow()
@@ -132,7 +138,7 @@ class ShipmentController(Controller):
         include: FromQuery[str | None] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
         cursor: FromQuery[str | None] = None,
-    ) -> Response:
+    ) -> Response[ShipmentPage]:
         principal = await authenticate(request)
         if not principal.reads_shipments:
             raise not_found("endpoint")
@@ -188,15 +194,19 @@ class ShipmentController(Controller):
         return json_response(_encode(page))
 
     @get("/{shipment_id:str}/events", summary="The timeline, oldest first")
-    async def get_timeline(self, request: Request, shipment_id: FromPath[str]) -> Response:
+    async def get_timeline(self, request: Request, shipment_id: FromPath[str]) -> Response[Timeline]:
         principal = await authenticate(request)
         await readable_shipment(request, principal, shipment_id)
         events = await store.timeline(request.app.state.pool, shipment_id)
         timeline = Timeline(items=[wire.event_out(e, received_at) for e, received_at in events])
         return json_response(_encode(timeline))
 
-    @post("/{shipment_id:str}/events", summary="Record one event or a list of them")
-    async def post_events(self, request: Request, shipment_id: FromPath[str]) -> Response:
+    @post(
+        "/{shipment_id:str}/events",
+        summary="Record one event or a list of them",
+        operation_class=documented_body(RecordEvent | list[RecordEvent]),
+    )
+    async def post_events(self, request: Request, shipment_id: FromPath[str]) -> Response[EventsAnswer]:
         principal = await authenticate(request)
         body = await request.body()
         commands = decode_events(body)
@@ -212,8 +222,12 @@ class ShipmentController(Controller):
         )
         return json_response(_encode(answer), 201 if result.accepted else 200)
 
-    @put("/{shipment_id:str}/promise", summary="Revise the delivery promise, with a reason")
-    async def revise_promise(self, request: Request, shipment_id: FromPath[str]) -> Response:
+    @put(
+        "/{shipment_id:str}/promise",
+        summary="Revise the delivery promise, with a reason",
+        operation_class=documented_body(RevisePromise),
+    )
+    async def revise_promise(self, request: Request, shipment_id: FromPath[str]) -> Response[wire.ShipmentOut]:
         principal = await authenticate(request)
         command = decode(await request.body(), RevisePromise)
         shipment = await tracking.revise_promise(request.app.state.pool, principal, shipment_id, command)
@@ -221,7 +235,7 @@ class ShipmentController(Controller):
         return json_response(_encode(out))
 
     @get("/{shipment_id:str}/promise", summary="The promise in force and its revisions, oldest first")
-    async def get_promise(self, request: Request, shipment_id: FromPath[str]) -> Response:
+    async def get_promise(self, request: Request, shipment_id: FromPath[str]) -> Response[PromiseHistory]:
         principal = await authenticate(request)
         shipment = await readable_shipment(request, principal, shipment_id)
         rows = await request.app.state.pool.fetch(
@@ -265,8 +279,13 @@ class EventBatchController(Controller):
     path = "/v1/events"
     tags = ["events"]
 
-    @post("/", status_code=200, summary="A batch of events addressed by carrier and tracking number")
-    async def post_event_batch(self, request: Request) -> Response:
+    @post(
+        "/",
+        status_code=200,
+        summary="A batch of events addressed by carrier and tracking number",
+        operation_class=documented_body(list[RecordCarrierEvent], "up to 1000 events; each is accepted, duplicate or rejected"),
+    )
+    async def post_event_batch(self, request: Request) -> Response[tracking.BatchResult]:
         principal = await authenticate(request)
         if principal.role not in ("carrier", "customer", "admin"):
             raise not_found("endpoint")

@@ -3,7 +3,9 @@ opens the pool and the LISTEN connection and closes them."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+from datetime import timedelta
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -11,6 +13,7 @@ from litestar import Litestar, Response
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 
+from api import wire
 from api.auth import KeyCache
 from api.database import create_pool
 from api.errors import exception_handlers
@@ -24,6 +27,7 @@ from api.live.hub import Hub
 from api.settings import Settings
 from api.store import changes as change_log
 from api.store import keys
+from api.workers import deadlines
 
 
 def create_app(
@@ -34,6 +38,7 @@ def create_app(
 ) -> Litestar:
     """`database_url` is resolved already (embedded or not); a `pool` may be
     injected, and is then left open for its owner to close."""
+    wire.STALE_AFTER = timedelta(hours=settings.stale_after_hours)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -65,9 +70,14 @@ def create_app(
         # after a reconnect the hub reads what it missed from the log
         listener.subscribe(change_log.CHANNEL, hub.wake, on_connect=hub.wake)
         listener.start()
+        sweeper = asyncio.create_task(
+            deadlines.run(app.state.pool, settings.deadline_poll_seconds), name="ontime-deadlines"
+        )
         try:
             yield
         finally:
+            sweeper.cancel()
+            await asyncio.gather(sweeper, return_exceptions=True)
             await listener.stop()
             await hub.stop()
             if own_pool:

@@ -33,6 +33,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # live feed: changes a connection may have waiting before it is closed
     # with 4008; and how often the hub reads the log with no wake-up at all
     live_max_outbox: int = 1024
+    # lateness: a shipment with no event for this long is stale; the deadline
+    # sweep looks for broken promises this often
+    stale_after_hours: float = 48.0
+    deadline_poll_seconds: float = 0.5
     live_poll_seconds: float = 1.0
 
     @classmethod
@@ -51,6 +55,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "max_body_bytes": "ONTIME_MAX_BODY_BYTES",
             "key_cache_seconds": "ONTIME_KEY_CACHE_SECONDS",
             "live_max_outbox": "ONTIME_LIVE_MAX_OUTBOX",
+            "stale_after_hours": "ONTIME_STALE_AFTER_HOURS",
+            "deadline_poll_seconds": "ONTIME_DEADLINE_POLL_SECONDS",
             "live_poll_seconds": "ONTIME_LIVE_POLL_SECONDS",
         }
         for field, var in names.items():

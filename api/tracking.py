@@ -132,7 +132,7 @@ def may_write_events(principal: Principal, shipment: Shipment) -> bool:
     return False
 
 
-def _drain_changes(shipment: Shipment, now: datetime) -> list[change_log.NewChange]:
+def drain_changes(shipment: Shipment, now: datetime) -> list[change_log.NewChange]:
     """Encode what the domain says happened, each with the shipment as it stands now."""
     drained = []
     for change in shipment.changes:
@@ -182,7 +182,7 @@ async def _apply(
             continue
         seen.add((shipment_id, event.key))
         shipment.record(event, now)
-        appended.extend(_drain_changes(shipment, now))
+        appended.extend(drain_changes(shipment, now))
         new_events.append((shipment_id, event))
         touched[shipment_id] = shipment
         results[index] = ItemResult(index=index, outcome="accepted", shipment_id=shipment_id, event_id=event.event_id)
@@ -282,7 +282,7 @@ async def revise_promise(
             revision.revised_at,
             principal.key_id,
         )
-        appended = _drain_changes(shipment, now)
+        appended = drain_changes(shipment, now)
         await store.save(conn, [shipment], {shipment.id: shipment.late_delivery})
         await change_log.append(conn, appended)
     return shipment

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import msgspec
 
-from domain.events import Change, DeliveredLate, EventRecorded, PromiseRevised
+from domain.events import Change, DeliveredLate, EventRecorded, PromiseBroken, PromiseRevised, RiskChanged
 from domain.shipment import LateDelivery, Place, PromiseRevision, Recipient, Shipment, TrackingEvent
 from domain.status import Reason, Status
 
@@ -27,6 +27,11 @@ class ShipmentOut(msgspec.Struct, kw_only=True):
     delivered_at: datetime | None
     late: bool
     at_risk: bool
+    # on its way with no event for a while (ONTIME_STALE_AFTER_HOURS)
+    stale: bool
+    last_event_at: datetime | None
+    # why, according to the latest event that said why
+    exception_reason: Reason | None
     last_location: Place | None
     origin: Place | None
     destination: Place | None
@@ -55,8 +60,11 @@ class LateDeliveryOut(msgspec.Struct, kw_only=True):
     promised_by: datetime
     detected_at: datetime
     detected_by: str
+    status_at_detection: Status | None
+    location_at_detection: Place | None
     delivered_at: datetime | None
     delay_seconds: int | None
+    closed_at: datetime | None
 
 
 class PromiseRevisionOut(msgspec.Struct, kw_only=True):
@@ -88,6 +96,12 @@ class LateChange(msgspec.Struct, tag_field="type", tag="late", kw_only=True):
     late_delivery: LateDeliveryOut
 
 
+class AtRiskChange(msgspec.Struct, tag_field="type", tag="at_risk", kw_only=True):
+    """The shipment turned at risk, or (with `at_risk` false in it) fits its promise again."""
+
+    shipment: ShipmentOut
+
+
 def shipment_out(shipment: Shipment, now: datetime, *, with_recipient: bool = False) -> ShipmentOut:
     progress = shipment.progress
     return ShipmentOut(
@@ -105,6 +119,9 @@ def shipment_out(shipment: Shipment, now: datetime, *, with_recipient: bool = Fa
         delivered_at=progress.delivered_at,
         late=shipment.is_late(now),
         at_risk=shipment.is_at_risk(now),
+        stale=shipment.is_stale(now, STALE_AFTER),
+        last_event_at=progress.last_event_at,
+        exception_reason=progress.reason,
         last_location=progress.location,
         origin=shipment.origin,
         destination=shipment.destination,
@@ -137,8 +154,11 @@ def late_delivery_out(shipment_id: str, record: LateDelivery) -> LateDeliveryOut
         promised_by=record.promised_by,
         detected_at=record.detected_at,
         detected_by=record.detected_by,
+        status_at_detection=record.status_at_detection,
+        location_at_detection=record.location_at_detection,
         delivered_at=record.delivered_at,
         delay_seconds=None if delay is None else int(delay.total_seconds()),
+        closed_at=record.closed_at,
     )
 
 
@@ -155,6 +175,9 @@ def revision_out(revision: PromiseRevision) -> PromiseRevisionOut:
 
 _encode = msgspec.json.Encoder().encode
 
+# Set once from the settings by create_app; a process-wide policy, like a constant.
+STALE_AFTER = timedelta(hours=48)
+
 
 def change_kind_and_body(shipment: Shipment, change: Change, now: datetime) -> tuple[str, bytes]:
     """Encode one change with the shipment as it stands now (recipient left out:
@@ -167,8 +190,10 @@ def change_kind_and_body(shipment: Shipment, change: Change, now: datetime) -> t
             return "promise_revised", _encode(
                 PromiseRevisedChange(shipment=after, promise=revision_out(revision))
             )
-        case DeliveredLate(late_delivery=record):
+        case DeliveredLate(late_delivery=record) | PromiseBroken(late_delivery=record):
             return "late", _encode(
                 LateChange(shipment=after, late_delivery=late_delivery_out(shipment.id, record))
             )
+        case RiskChanged():
+            return "at_risk", _encode(AtRiskChange(shipment=after))
     raise TypeError(f"unknown change {change!r}")

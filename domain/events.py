@@ -20,7 +20,21 @@ class PromiseRevised(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class DeliveredLate(msgspec.Struct, frozen=True, kw_only=True):
+    """Delivered after the promise, with no record yet: found at delivery."""
+
     late_delivery: LateDelivery
 
 
-Change = EventRecorded | PromiseRevised | DeliveredLate
+class PromiseBroken(msgspec.Struct, frozen=True, kw_only=True):
+    """The promise passed with the shipment still on its way: found at the deadline."""
+
+    late_delivery: LateDelivery
+
+
+class RiskChanged(msgspec.Struct, frozen=True, kw_only=True):
+    """The carrier's estimate now lands after the promise (or fits it again)."""
+
+    at_risk: bool
+
+
+Change = EventRecorded | PromiseRevised | DeliveredLate | PromiseBroken | RiskChanged

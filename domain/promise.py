@@ -61,3 +61,8 @@ def is_at_risk(
         and now <= promised_by
         and estimated_delivery > promised_by
     )
+
+
+def is_stale(status: Status, last_movement: datetime, now: datetime, stale_after: timedelta) -> bool:
+    """Stale: still on its way, and nothing has moved for `stale_after`."""
+    return status not in TERMINAL and now - last_movement > stale_after

@@ -16,7 +16,7 @@ import msgspec
 from msgspec import Meta
 
 from domain import promise
-from domain.events import Change, DeliveredLate, EventRecorded, PromiseRevised
+from domain.events import Change, DeliveredLate, EventRecorded, PromiseBroken, PromiseRevised, RiskChanged
 from domain.status import TERMINAL, Reason, Status, order_key
 
 # -- constrained values, shared by the wire and the domain ---------------------
@@ -204,6 +204,12 @@ class Progress(msgspec.Struct, frozen=True, kw_only=True):
     location: Place | None = None
     location_at: datetime | None = None
     location_key: str | None = None
+    # why, according to the latest event that said why
+    reason: Reason | None = None
+    reason_at: datetime | None = None
+    reason_key: str | None = None
+    # the carrier's time of the latest event: no movement since means stale
+    last_event_at: datetime | None = None
 
     def advance(self, event: TrackingEvent) -> Progress:
         changes: dict[str, Any] = {}
@@ -234,6 +240,12 @@ class Progress(msgspec.Struct, frozen=True, kw_only=True):
             self.location_at is None or (at, key) > (self.location_at, self.location_key or "")
         ):
             changes.update(location=event.location, location_at=at, location_key=key)
+        if event.reason is not None and (
+            self.reason_at is None or (at, key) > (self.reason_at, self.reason_key or "")
+        ):
+            changes.update(reason=event.reason, reason_at=at, reason_key=key)
+        if self.last_event_at is None or at > self.last_event_at:
+            changes.update(last_event_at=at)
         return msgspec.structs.replace(self, **changes) if changes else self
 
 
@@ -247,7 +259,11 @@ class LateDelivery(msgspec.Struct, frozen=True, kw_only=True):
     promised_by: datetime
     detected_at: datetime
     detected_by: Detection
+    status_at_detection: Status | None = None
+    location_at_detection: Place | None = None
     delivered_at: datetime | None = None
+    # delivered, returned or cancelled: nothing more will happen to it
+    closed_at: datetime | None = None
 
     @property
     def delay(self) -> timedelta | None:
@@ -308,12 +324,19 @@ class Shipment(msgspec.Struct, kw_only=True):
             self.status, self.promised_by, self.progress.estimated_delivery, now
         )
 
+    def is_stale(self, now: datetime, stale_after: timedelta) -> bool:
+        return promise.is_stale(
+            self.status, self.progress.last_event_at or self.created_at, now, stale_after
+        )
+
     def record(self, event: TrackingEvent, now: datetime) -> None:
         """Fold a new (not duplicate) event in; the shell has checked its key is new."""
+        at_risk = self.is_at_risk(now)
         self.progress = self.progress.advance(event)
         self._touch(now)
         self.changes.append(EventRecorded(event=event))
         self._settle_lateness(now)
+        self._note_risk(at_risk, now)
 
     def revise_promise(
         self, promised_by: datetime, promised_from: datetime | None, reason: str, now: datetime
@@ -321,6 +344,7 @@ class Shipment(msgspec.Struct, kw_only=True):
         if self.status in TERMINAL:
             raise ShipmentClosed(f"the shipment is {self.status}; its promise is settled")
         promise.check_window(promised_by, promised_from)
+        at_risk = self.is_at_risk(now)
         revision = PromiseRevision(
             promised_by=promised_by,
             promised_from=promised_from,
@@ -332,35 +356,62 @@ class Shipment(msgspec.Struct, kw_only=True):
         self.promised_by, self.promised_from = promised_by, promised_from
         self._touch(now)
         self.changes.append(PromiseRevised(revision=revision))
+        self._note_risk(at_risk, now)
         return revision
 
-    def _settle_lateness(self, now: datetime) -> None:
-        """Keep the lateness record in line with the first hand-over.
+    def break_promise(self, now: datetime) -> bool:
+        """The deadline has passed with the shipment still on its way: record it,
+        once. Returns whether a record was made."""
+        if self.late_delivery is not None or self.status in TERMINAL or now <= self.promised_by:
+            return False
+        self.late_delivery = LateDelivery(
+            promised_by=self.promised_by,
+            detected_at=now,
+            detected_by="deadline",
+            status_at_detection=self.status,
+            location_at_detection=self.progress.location,
+        )
+        self._touch(now)
+        self.changes.append(PromiseBroken(late_delivery=self.late_delivery))
+        return True
 
-        A record found at delivery follows the carrier's data (an earlier
-        delivery scan can show it was on time after all); a record found at
-        the deadline stands, and delivery only completes it."""
-        delivered_at = self.progress.delivered_at
-        if delivered_at is None:
-            return
+    def _settle_lateness(self, now: datetime) -> None:
+        """Keep the lateness record in line with the carrier's data.
+
+        The first hand-over decides: after the promise, a record stands (made
+        now if the deadline had not already been caught) and is completed; on
+        or before it, the promise was kept after all (a late scan can show
+        that) and no record stands. Returned or cancelled closes a record
+        without a delivery."""
         record = self.late_delivery
-        if record is not None and record.detected_by != "delivery":
-            if record.delivered_at != delivered_at:
-                self.late_delivery = msgspec.structs.replace(record, delivered_at=delivered_at)
-            return
-        if promise.delivered_late(self.promised_by, delivered_at):
-            if record is None:
+        delivered_at = self.progress.delivered_at
+        if delivered_at is not None:
+            promised_by = self.promised_by if record is None else record.promised_by
+            if not promise.delivered_late(promised_by, delivered_at):
+                self.late_delivery = None
+            elif record is None:
                 self.late_delivery = LateDelivery(
-                    promised_by=self.promised_by,
+                    promised_by=promised_by,
                     detected_at=now,
                     detected_by="delivery",
+                    # about the delivery itself; what else had arrived by now
+                    # depends on arrival order, so it is not part of the record
+                    status_at_detection=Status.DELIVERED,
                     delivered_at=delivered_at,
+                    closed_at=now,
                 )
                 self.changes.append(DeliveredLate(late_delivery=self.late_delivery))
             elif record.delivered_at != delivered_at:
-                self.late_delivery = msgspec.structs.replace(record, delivered_at=delivered_at)
-        elif record is not None:
-            self.late_delivery = None
+                self.late_delivery = msgspec.structs.replace(
+                    record, delivered_at=delivered_at, closed_at=record.closed_at or now
+                )
+        elif record is not None and record.closed_at is None and self.status in TERMINAL:
+            self.late_delivery = msgspec.structs.replace(record, closed_at=now)
+
+    def _note_risk(self, was_at_risk: bool, now: datetime) -> None:
+        at_risk = self.is_at_risk(now)
+        if at_risk != was_at_risk:
+            self.changes.append(RiskChanged(at_risk=at_risk))
 
     def _touch(self, now: datetime) -> None:
         self.updated_at = max(now, self.updated_at)

@@ -131,6 +131,7 @@ class ShipmentController(Controller):
         carrier: FromQuery[str | None] = None,
         late: FromQuery[bool | None] = None,
         at_risk: FromQuery[bool | None] = None,
+        stale: FromQuery[bool | None] = None,
         reference: FromQuery[str | None] = None,
         tracking_number: FromQuery[str | None] = None,
         updated_after: FromQuery[datetime | None] = None,
@@ -162,7 +163,7 @@ class ShipmentController(Controller):
             where.append(f"s.tracking_number = {param(tracking_number.replace(' ', '').upper())}")
         if _aware("updated_after", updated_after) is not None:
             where.append(f"s.updated_at > {param(updated_after)}")
-        # These two restate domain.promise.is_late / is_at_risk in SQL, with the
+        # These restate domain.promise.is_late / is_at_risk / is_stale in SQL, with the
         # same `now`; tests/integration check that the two agree.
         if late is not None:
             t, n = param(_TERMINAL), param(now)
@@ -178,6 +179,10 @@ class ShipmentController(Controller):
                 f" and {n} <= s.promised_by and s.estimated_delivery > s.promised_by)"
             )
             where.append(clause if at_risk else f"not {clause}")
+        if stale is not None:
+            t, since = param(_TERMINAL), param(now - wire.STALE_AFTER)
+            clause = f"(s.status <> all({t}) and coalesce(s.last_event_at, s.created_at) < {since})"
+            where.append(clause if stale else f"not {clause}")
         if cursor is not None:
             where.append(f"s.id < {param(_cursor_id(cursor))}")
         sql = store.SELECT_SHIPMENT

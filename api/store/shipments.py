@@ -14,7 +14,9 @@ from domain.status import Reason, Status
 SELECT_SHIPMENT = """
 select s.*,
        l.promised_by as late_promised_by, l.detected_at as late_detected_at,
-       l.detected_by as late_detected_by, l.delivered_at as late_delivered_at
+       l.detected_by as late_detected_by, l.delivered_at as late_delivered_at,
+       l.status_at_detection as late_status_at_detection,
+       l.location_at_detection as late_location_at_detection, l.closed_at as late_closed_at
 from shipments s
 left join late_deliveries l on s.late and l.shipment_id = s.id
 """
@@ -44,7 +46,8 @@ update shipments set
     estimated_delivery = $9, estimate_at = $10, estimate_key = $11,
     first_estimated_delivery = $12, first_estimate_at = $13, first_estimate_key = $14,
     location = $15, location_at = $16, location_key = $17,
-    late = $18, updated_at = $19, version = $20
+    late = $18, updated_at = $19, version = $20,
+    reason = $21, reason_at = $22, reason_key = $23, last_event_at = $24
 where id = $1
 """
 
@@ -67,13 +70,13 @@ UPSERT_LATE = """
 insert into late_deliveries (id, shipment_id, account_id, carrier, promised_by, detected_at,
                              detected_by, status_at_detection, location_at_detection, delivered_at,
                              closed_at)
-values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)
+values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 on conflict (shipment_id) do update
-    set delivered_at = excluded.delivered_at,
-        closed_at = coalesce(late_deliveries.closed_at, excluded.closed_at)
+    set delivered_at = excluded.delivered_at, closed_at = excluded.closed_at
 """
 
-DELETE_LATE = "delete from late_deliveries where shipment_id = $1 and detected_by = 'delivery'"
+# the carrier's data shows the promise was kept after all
+DELETE_LATE = "delete from late_deliveries where shipment_id = $1"
 
 INSERT_REVISION = """
 insert into promise_revisions (shipment_id, promised_by, promised_from, previous_promised_by,
@@ -86,6 +89,10 @@ def _place(value: dict | None) -> Place | None:
     return None if value is None else msgspec.convert(value, Place)
 
 
+def _status(value: str | None) -> Status | None:
+    return None if value is None else Status(value)
+
+
 def shipment_from_row(row: asyncpg.Record) -> Shipment:
     late_delivery = None
     if row["late_detected_at"] is not None:
@@ -93,7 +100,10 @@ def shipment_from_row(row: asyncpg.Record) -> Shipment:
             promised_by=row["late_promised_by"],
             detected_at=row["late_detected_at"],
             detected_by=row["late_detected_by"],
+            status_at_detection=_status(row["late_status_at_detection"]),
+            location_at_detection=_place(row["late_location_at_detection"]),
             delivered_at=row["late_delivered_at"],
+            closed_at=row["late_closed_at"],
         )
     return Shipment(
         id=row["id"],
@@ -123,6 +133,10 @@ def shipment_from_row(row: asyncpg.Record) -> Shipment:
             location=_place(row["location"]),
             location_at=row["location_at"],
             location_key=row["location_key"],
+            reason=None if row["reason"] is None else Reason(row["reason"]),
+            reason_at=row["reason_at"],
+            reason_key=row["reason_key"],
+            last_event_at=row["last_event_at"],
         ),
         late_delivery=late_delivery,
         created_at=row["created_at"],
@@ -253,9 +267,10 @@ async def save(
                     record.promised_by,
                     record.detected_at,
                     record.detected_by,
-                    s.progress.status.value,
-                    _json(s.progress.location),
+                    None if record.status_at_detection is None else record.status_at_detection.value,
+                    _json(record.location_at_detection),
                     record.delivered_at,
+                    record.closed_at,
                 )
             )
     if upserts:
@@ -287,6 +302,10 @@ def _update_args(s: Shipment) -> tuple:
         s.late_delivery is not None,
         s.updated_at,
         s.version,
+        None if p.reason is None else p.reason.value,
+        p.reason_at,
+        p.reason_key,
+        p.last_event_at,
     )
 
 

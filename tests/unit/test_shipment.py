@@ -211,7 +211,12 @@ def test_a_delivery_after_the_promise_records_lateness_once_with_its_delay() -> 
     shipment = recorded(an_event(Status.DELIVERED, PROMISED_BY + 26 * HOUR))
     record = shipment.late_delivery
     assert record == LateDelivery(
-        promised_by=PROMISED_BY, detected_at=NOW, detected_by="delivery", delivered_at=PROMISED_BY + 26 * HOUR
+        promised_by=PROMISED_BY,
+        detected_at=NOW,
+        detected_by="delivery",
+        status_at_detection=Status.DELIVERED,
+        delivered_at=PROMISED_BY + 26 * HOUR,
+        closed_at=NOW,
     )
     assert record.delay == 26 * HOUR
     assert shipment.changes[-1] == DeliveredLate(late_delivery=record)
@@ -279,7 +284,9 @@ def test_delivery_completes_a_record_found_at_the_deadline() -> None:
     shipment = recorded(
         an_event(Status.DELIVERED, PROMISED_BY + 3 * HOUR), shipment=a_shipment(late_delivery=record)
     )
-    assert shipment.late_delivery == msgspec.structs.replace(record, delivered_at=PROMISED_BY + 3 * HOUR)
+    assert shipment.late_delivery == msgspec.structs.replace(
+        record, delivered_at=PROMISED_BY + 3 * HOUR, closed_at=NOW
+    )
     assert shipment.late_delivery.delay == 3 * HOUR
     # found at the deadline, so no second announcement at delivery
     assert not any(isinstance(change, DeliveredLate) for change in shipment.changes)

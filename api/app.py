@@ -19,6 +19,7 @@ from api.database import create_pool
 from api.errors import exception_handlers
 from api.http.admin import AdminController
 from api.http.changes import ChangeController
+from api.http.reports import ReportController
 from api.http.health import REQUESTS, healthz, metrics, readyz
 from api.http.shipments import EventBatchController, ShipmentController
 from api.listener import Listener
@@ -92,6 +93,7 @@ def create_app(
             ShipmentController,
             EventBatchController,
             ChangeController,
+            ReportController,
             AdminController,
             live,
             healthz,

@@ -70,6 +70,57 @@ def migrate(_args: argparse.Namespace) -> None:
     _migrate_and_bootstrap(settings, resolve_database_url(settings))
 
 
+def report(args: argparse.Namespace) -> None:
+    """The monthly on-time report as a table in the terminal."""
+    import asyncpg
+
+    from api.database import resolve_database_url
+    from api.http.reports import parse_month
+    from api.errors import Problem
+    from api.store import reports
+    from api.tracking import utcnow
+
+    try:
+        month = parse_month(args.month)
+    except Problem:
+        raise SystemExit(f"ontime: --month takes a month as YYYY-MM, not {args.month!r}") from None
+    settings = Settings.from_env()
+    database_url = resolve_database_url(settings)
+
+    async def run() -> reports.OnTimeReport:
+        conn = await asyncpg.connect(database_url)
+        try:
+            return await reports.on_time_report(
+                conn, month, args.group_by, utcnow(), account_id=args.account, carrier=args.carrier
+            )
+        finally:
+            await conn.close()
+
+    try:
+        print(format_report(asyncio.run(run())))
+    except (asyncpg.UndefinedTableError, asyncpg.UndefinedColumnError):
+        raise SystemExit("ontime: the database schema is older than this ontime; run `ontime migrate` first") from None
+
+
+def format_report(report) -> str:
+    headers = [report.group_by, "due", "on time", "late", "open", "closed", "on-time %", "mean delay", "p90 delay", "top reasons"]
+
+    def hours(seconds: float | None) -> str:
+        return "-" if seconds is None else f"{seconds / 3600:.1f} h"
+
+    def line(row, name: str) -> list[str]:
+        rate = "-" if row.on_time_rate is None else f"{100 * row.on_time_rate:.1f}"
+        reasons = ", ".join(f"{r.reason} {r.count}" for r in row.top_reasons) or "-"
+        return [name, str(row.due), str(row.on_time), str(row.late), str(row.open), str(row.closed_undelivered),
+                rate, hours(row.mean_delay_seconds), hours(row.p90_delay_seconds), reasons]
+
+    table = [headers] + [line(row, row.group or "?") for row in report.rows] + [line(report.total, "all")]
+    widths = [max(len(r[i]) for r in table) for i in range(len(headers))]
+    rendered = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in table]
+    rendered.insert(1, "  ".join("-" * w for w in widths))
+    return f"on-time report for {report.month}, by {report.group_by}\n" + "\n".join(rendered)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="ontime", description="Shipment tracking API")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -80,6 +131,12 @@ def main(argv: list[str] | None = None) -> None:
     serve_cmd.set_defaults(run=serve)
     migrate_cmd = commands.add_parser("migrate", help="apply migrations and exit")
     migrate_cmd.set_defaults(run=migrate)
+    report_cmd = commands.add_parser("report", help="print the monthly on-time report")
+    report_cmd.add_argument("--month", required=True, help="the month, YYYY-MM (in each account's time zone)")
+    report_cmd.add_argument("--group-by", default="carrier", choices=["carrier", "lane", "account"])
+    report_cmd.add_argument("--account", help="one account's shipments only")
+    report_cmd.add_argument("--carrier", help="one carrier's shipments only")
+    report_cmd.set_defaults(run=report)
     args = parser.parse_args(argv)
     args.run(args)
 

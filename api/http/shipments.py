@@ -32,7 +32,7 @@ def etag_of(shipment: Shipment, now: datetime) -> str:
     return f'"{shipment.version}-{shipment.is_late(now):d}{shipment.is_at_risk(now):d}"'
 
 
-async def readable_shipment(request: Request, principal: Principal, shipment_id: FromPath[str]) -> Shipment:
+async def readable_shipment(request: Request, principal: Principal, shipment_id: str) -> Shipment:
     """The shipment if this key may read it; a 404 otherwise, whether or not it exists."""
     if not principal.reads_shipments:
         raise not_found()
@@ -50,18 +50,18 @@ async def readable_shipment(request: Request, principal: Principal, shipment_id:
     return shipment
 
 
-def _cursor_id(cursor: str) -> str:
+def cursor_id(cursor: str) -> str:
     try:
         return base64.urlsafe_b64decode(cursor.encode() + b"==").decode()
     except ValueError:
         raise invalid([FieldError("query.cursor", "not a cursor this API gave out")], "bad cursor") from None
 
 
-def _cursor(shipment_id: FromPath[str]) -> str:
-    return base64.urlsafe_b64encode(shipment_id.encode()).decode().rstrip("=")
+def cursor_for(last_id: str) -> str:
+    return base64.urlsafe_b64encode(last_id.encode()).decode().rstrip("=")
 
 
-def _aware(name: str, value: datetime | None) -> datetime | None:
+def aware(name: str, value: datetime | None) -> datetime | None:
     if value is not None and value.tzinfo is None:
         raise invalid([FieldError(f"query.{name}", "timestamp needs an offset (RFC 3339)")])
     return value
@@ -161,7 +161,7 @@ class ShipmentController(Controller):
             where.append(f"s.reference = {param(reference)}")
         if tracking_number is not None:
             where.append(f"s.tracking_number = {param(tracking_number.replace(' ', '').upper())}")
-        if _aware("updated_after", updated_after) is not None:
+        if aware("updated_after", updated_after) is not None:
             where.append(f"s.updated_at > {param(updated_after)}")
         # These restate domain.promise.is_late / is_at_risk / is_stale in SQL, with the
         # same `now`; tests/integration check that the two agree.
@@ -184,7 +184,7 @@ class ShipmentController(Controller):
             clause = f"(s.status <> all({t}) and coalesce(s.last_event_at, s.created_at) < {since})"
             where.append(clause if stale else f"not {clause}")
         if cursor is not None:
-            where.append(f"s.id < {param(_cursor_id(cursor))}")
+            where.append(f"s.id < {param(cursor_id(cursor))}")
         sql = store.SELECT_SHIPMENT
         if where:
             sql += "where " + " and ".join(where)
@@ -194,7 +194,7 @@ class ShipmentController(Controller):
         with_recipient = include == "recipient" and principal.may_see_recipient
         page = ShipmentPage(
             items=[wire.shipment_out(s, now, with_recipient=with_recipient) for s in shipments],
-            next_cursor=_cursor(shipments[-1].id) if len(rows) > limit else None,
+            next_cursor=cursor_for(shipments[-1].id) if len(rows) > limit else None,
         )
         return json_response(_encode(page))
 

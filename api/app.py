@@ -16,7 +16,7 @@ from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from api import wire
 from api.auth import KeyCache
 from api.database import create_pool
-from api.errors import exception_handlers
+from api.errors import exception_handlers, refuse_nul
 from api.http.admin import AdminController
 from api.http.changes import ChangeController
 from api.http.reports import ReportController
@@ -56,12 +56,10 @@ def create_app(
             app.state.hub.revoke(secret_hash)
 
         def trust() -> None:
-            cache.clear()
             cache.trusted = True
 
         def distrust() -> None:
             cache.trusted = False
-            cache.clear()
 
         listener.subscribe(keys.REVOKED_CHANNEL, on_revoked, on_connect=trust, on_disconnect=distrust)
         hub = app.state.hub = Hub(
@@ -103,6 +101,7 @@ def create_app(
         lifespan=[lifespan],
         exception_handlers=exception_handlers,
         after_request=count_response,
+        before_request=refuse_nul,
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="ontime",

@@ -9,7 +9,7 @@ import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
-from domain.promise import PromiseError
+from domain.errors import InvalidField
 
 log = logging.getLogger("ontime")
 
@@ -52,7 +52,9 @@ def not_found(what: str = "shipment") -> Problem:
 
 
 _AT_PATH = re.compile(r"^(?P<message>.*?)(?: - at `(?P<path>[^`]*)`)?$", re.S)
-_UNKNOWN_FIELD = re.compile(r"^Object contains unknown field `([^`]*)`$")
+# msgspec's words for a constraint, where they would puzzle a client
+_PLAIN = {"Expected `str` matching regex '^[^\\x00]*$'": "text may not contain NUL characters"}
+_NAMED_FIELD = re.compile(r"^Object (?:contains unknown|missing required) field `([^`]*)`$")
 
 
 def field_error(exc: msgspec.ValidationError | ValueError, prefix: str = "$") -> FieldError:
@@ -60,12 +62,13 @@ def field_error(exc: msgspec.ValidationError | ValueError, prefix: str = "$") ->
     match = _AT_PATH.match(str(exc))
     assert match is not None
     path = match["path"] or "$"
-    unknown = _UNKNOWN_FIELD.match(match["message"])
-    if unknown:
-        path = f"{path}.{unknown[1]}"
+    message = _PLAIN.get(match["message"], match["message"])
+    named = _NAMED_FIELD.match(message)
+    if named:
+        path = f"{path}.{named[1]}"
     if prefix != "$":
         path = prefix + path[1:]
-    return FieldError(path=path, message=match["message"])
+    return FieldError(path=path, message=message)
 
 
 def invalid(errors: list[FieldError], detail: str = "the request body is not valid") -> Problem:
@@ -76,15 +79,18 @@ def decode(body: bytes, type_: type, *, prefix: str = "$") -> object:
     """Decode a JSON body into a command, or raise a 400 naming the field."""
     try:
         return msgspec.json.decode(body, type=type_)
-    except PromiseError as exc:
-        raise invalid([FieldError(path=f"{prefix}.{exc.field}", message=exc.message)]) from None
     except msgspec.ValidationError as exc:
-        if isinstance(exc.__cause__, PromiseError):
-            cause = exc.__cause__
-            raise invalid([FieldError(path=f"{prefix}.{cause.field}", message=cause.message)]) from None
+        cause = exc.__cause__
+        if isinstance(cause, InvalidField):
+            # raised by a command's __post_init__: msgspec's path is the
+            # command's own, the field is the error's
+            path = field_error(exc, prefix).path
+            raise invalid([FieldError(path=f"{path}.{cause.field}", message=cause.message)]) from None
         raise invalid([field_error(exc, prefix)]) from None
     except msgspec.DecodeError as exc:
         raise Problem(400, "malformed-json", "Malformed JSON", str(exc)) from None
+    except RecursionError:
+        raise Problem(400, "malformed-json", "Malformed JSON", "the JSON is nested too deeply") from None
 
 
 def problem_response(problem: Problem) -> Response:
@@ -124,7 +130,8 @@ def _on_http_exception(_: Request, exc: HTTPException) -> Response:
     if isinstance(exc, ValidationException) and isinstance(exc.extra, list):
         for item in exc.extra:
             if isinstance(item, dict):
-                where = item.get("source", "query")
+                source = item.get("source", "query")
+                where = getattr(source, "value", source)
                 errors.append(FieldError(path=f"{where}.{item.get('key', '')}", message=str(item.get("message", ""))))
     detail = exc.detail if exc.detail and exc.detail != title else None
     if exc.status_code == 413:
@@ -144,3 +151,13 @@ exception_handlers = {
     HTTPException: _on_http_exception,
     Exception: _on_unexpected,
 }
+
+
+def refuse_nul(request: Request) -> None:
+    """PostgreSQL text cannot hold NUL: a query parameter with one is a 400, a
+    path with one names nothing (404), before any handler sees them."""
+    for name, value in request.query_params.items():
+        if "\x00" in value or "\x00" in name:
+            raise invalid([FieldError(f"query.{name}", "may not contain NUL characters")], "invalid query parameter")
+    if "\x00" in request.url.path:
+        raise not_found("resource")

@@ -4,16 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from domain.errors import InvalidField
 from domain.status import TERMINAL, Status
 
 
-class PromiseError(ValueError):
-    """A promise that cannot be kept as stated (its window is inverted, or it is settled)."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-        self.message = message
+class PromiseError(InvalidField):
+    """A promise that cannot be kept as stated (its window is inverted)."""
 
 
 def check_window(promised_by: datetime, promised_from: datetime | None) -> None:

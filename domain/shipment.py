@@ -16,6 +16,7 @@ import msgspec
 from msgspec import Meta
 
 from domain import promise
+from domain.errors import InvalidField
 from domain.events import Change, DeliveredLate, EventRecorded, PromiseBroken, PromiseRevised, RiskChanged
 from domain.status import TERMINAL, Reason, Status, order_key
 
@@ -42,17 +43,39 @@ TrackingNumber = Annotated[
         description="the carrier's tracking number; spaces are dropped and letters upper-cased",
     ),
 ]
-ShortText = Annotated[str, Meta(max_length=200)]
-LongText = Annotated[str, Meta(max_length=2000)]
-EventId = Annotated[str, Meta(min_length=1, max_length=200)]
+# PostgreSQL text cannot hold NUL, so no text we store may contain one
+NO_NUL = r"^[^\x00]*$"
+ShortText = Annotated[str, Meta(max_length=200, pattern=NO_NUL)]
+LongText = Annotated[str, Meta(max_length=2000, pattern=NO_NUL)]
+EventId = Annotated[str, Meta(min_length=1, max_length=200, pattern=NO_NUL)]
 CountryCode = Annotated[
     str, Meta(pattern=r"^[A-Za-z]{2}$", description="ISO 3166-1 alpha-2")
 ]
 
 
-def utc(moment: datetime | None) -> datetime | None:
+def utc(moment: datetime | None, field: str) -> datetime | None:
     """Instants are kept in UTC: the offset a sender used is not part of the fact."""
-    return None if moment is None else moment.astimezone(UTC)
+    if moment is None:
+        return None
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise InvalidField(field, "instant out of range (years 1 to 9999 in UTC)") from None
+
+
+def _check_no_nul(value: Any, field: str) -> None:
+    """Free-form JSON (metadata) must be storable too: no NUL in any key or text."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise InvalidField(field, "text may not contain NUL characters")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if "\x00" in key:
+                raise InvalidField(field, "keys may not contain NUL characters")
+            _check_no_nul(item, f"{field}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_no_nul(item, f"{field}[{index}]")
 
 
 def normalize_carrier(carrier: str) -> str:
@@ -76,7 +99,7 @@ class Place(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaul
 
 class Recipient(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
     name: ShortText | None = None
-    email: Annotated[str, Meta(max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
+    email: Annotated[str, Meta(max_length=254, pattern=r"^[^@\s\x00]+@[^@\s\x00]+$")] | None = None
     phone: Annotated[str, Meta(max_length=32, pattern=r"^[0-9+() .-]+$")] | None = None
 
 
@@ -89,7 +112,7 @@ class CreateShipment(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     promised_by: AwareDatetime
     promised_from: AwareDatetime | None = None
     reference: ShortText | None = None
-    service_level: Annotated[str, Meta(max_length=64)] | None = None
+    service_level: Annotated[str, Meta(max_length=64, pattern=NO_NUL)] | None = None
     origin: Place | None = None
     destination: Place | None = None
     recipient: Recipient | None = None
@@ -99,7 +122,9 @@ class CreateShipment(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     def __post_init__(self) -> None:
         self.carrier = normalize_carrier(self.carrier)
         self.tracking_number = normalize_tracking_number(self.tracking_number)
-        self.promised_by, self.promised_from = utc(self.promised_by), utc(self.promised_from)
+        _check_no_nul(self.metadata, "metadata")
+        self.promised_by = utc(self.promised_by, "promised_by")
+        self.promised_from = utc(self.promised_from, "promised_from")
         promise.check_window(self.promised_by, self.promised_from)
 
 
@@ -113,8 +138,8 @@ class RecordEvent(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     estimated_delivery: AwareDatetime | None = None
 
     def __post_init__(self) -> None:
-        self.occurred_at = utc(self.occurred_at)
-        self.estimated_delivery = utc(self.estimated_delivery)
+        self.occurred_at = utc(self.occurred_at, "occurred_at")
+        self.estimated_delivery = utc(self.estimated_delivery, "estimated_delivery")
 
 
 class RecordCarrierEvent(RecordEvent, forbid_unknown_fields=True, kw_only=True):
@@ -132,10 +157,11 @@ class RecordCarrierEvent(RecordEvent, forbid_unknown_fields=True, kw_only=True):
 class RevisePromise(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     promised_by: AwareDatetime
     promised_from: AwareDatetime | None = None
-    reason: Annotated[str, Meta(min_length=1, max_length=500)]
+    reason: Annotated[str, Meta(min_length=1, max_length=500, pattern=NO_NUL)]
 
     def __post_init__(self) -> None:
-        self.promised_by, self.promised_from = utc(self.promised_by), utc(self.promised_from)
+        self.promised_by = utc(self.promised_by, "promised_by")
+        self.promised_from = utc(self.promised_from, "promised_from")
         promise.check_window(self.promised_by, self.promised_from)
 
 
@@ -344,6 +370,8 @@ class Shipment(msgspec.Struct, kw_only=True):
         if self.status in TERMINAL:
             raise ShipmentClosed(f"the shipment is {self.status}; its promise is settled")
         promise.check_window(promised_by, promised_from)
+        # a promise already broken stays broken: record it before it moves
+        self.break_promise(now)
         at_risk = self.is_at_risk(now)
         revision = PromiseRevision(
             promised_by=promised_by,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 from datetime import datetime
 from typing import Annotated
 
@@ -50,11 +51,18 @@ async def readable_shipment(request: Request, principal: Principal, shipment_id:
     return shipment
 
 
+_ID = re.compile(r"^[a-z]+_[0-9a-z]{26}$")
+
+
 def cursor_id(cursor: str) -> str:
+    """The id a cursor stands for; a cursor this API did not give out is a 400."""
     try:
-        return base64.urlsafe_b64decode(cursor.encode() + b"==").decode()
+        last_id = base64.urlsafe_b64decode(cursor.encode() + b"==").decode()
     except ValueError:
-        raise invalid([FieldError("query.cursor", "not a cursor this API gave out")], "bad cursor") from None
+        last_id = ""
+    if not _ID.match(last_id):
+        raise invalid([FieldError("query.cursor", "not a cursor this API gave out")], "invalid query parameter")
+    return last_id
 
 
 def cursor_for(last_id: str) -> str:
@@ -63,7 +71,7 @@ def cursor_for(last_id: str) -> str:
 
 def aware(name: str, value: datetime | None) -> datetime | None:
     if value is not None and value.tzinfo is None:
-        raise invalid([FieldError(f"query.{name}", "timestamp needs an offset (RFC 3339)")])
+        raise invalid([FieldError(f"query.{name}", "timestamp needs an offset (RFC 3339)")], "invalid query parameter")
     return value
 
 

@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
-ShipmentIds = Annotated[list[Annotated[str, Meta(max_length=64)]], Meta(max_length=1000)]
+ShipmentIds = Annotated[list[Annotated[str, Meta(max_length=64, pattern=r"^[^\x00]*$")]], Meta(max_length=1000)]
 
 
 class Auth(msgspec.Struct, tag_field="type", tag="auth", forbid_unknown_fields=True):
@@ -21,7 +21,7 @@ class Subscribe(msgspec.Struct, tag_field="type", tag="subscribe", forbid_unknow
     shipments: ShipmentIds | Literal["all"]
     since: Annotated[int, Meta(ge=0)] | None = None
     # support and admin keys name the account whose "all" they want
-    account_id: str | None = None
+    account_id: Annotated[str, Meta(max_length=64, pattern=r"^[^\x00]*$")] | None = None
 
 
 class Unsubscribe(msgspec.Struct, tag_field="type", tag="unsubscribe", forbid_unknown_fields=True, kw_only=True):

@@ -9,7 +9,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from domain.events import DeliveredLate, EventRecorded, PromiseRevised
+from domain.events import PromiseBroken, DeliveredLate, EventRecorded, PromiseRevised
 from domain.promise import PromiseError
 from domain.shipment import (
     CreateShipment,
@@ -326,17 +326,28 @@ def test_a_shipment_is_at_risk_when_the_latest_estimate_misses_the_promise() -> 
 def test_revising_the_promise_keeps_the_previous_one_and_says_so() -> None:
     window = (PROMISED_BY + 20 * HOUR, PROMISED_BY + 24 * HOUR)
     shipment = a_shipment(promised_from=PROMISED_BY - 4 * HOUR)
-    revision = shipment.revise_promise(window[1], window[0], "carrier strike", NOW)
+    before_the_deadline = PROMISED_BY - HOUR
+    revision = shipment.revise_promise(window[1], window[0], "carrier strike", before_the_deadline)
     assert (revision.promised_by, revision.promised_from) == (window[1], window[0])
     assert (revision.previous_promised_by, revision.previous_promised_from) == (
         PROMISED_BY,
         PROMISED_BY - 4 * HOUR,
     )
-    assert (revision.reason, revision.revised_at) == ("carrier strike", NOW)
+    assert (revision.reason, revision.revised_at) == ("carrier strike", before_the_deadline)
     assert (shipment.promised_by, shipment.promised_from) == (window[1], window[0])
     assert shipment.changes == [PromiseRevised(revision=revision)]
     assert shipment.version == 2
-    assert shipment.updated_at == NOW
+    assert shipment.late_delivery is None
+
+
+def test_revising_a_promise_already_broken_records_the_broken_one_first() -> None:
+    shipment = a_shipment()
+    revision = shipment.revise_promise(PROMISED_BY + 48 * HOUR, None, "apology", NOW)
+    assert [type(change) for change in shipment.changes] == [PromiseBroken, PromiseRevised]
+    assert shipment.late_delivery is not None
+    assert shipment.late_delivery.promised_by == revision.previous_promised_by == PROMISED_BY
+    assert shipment.late_delivery.detected_by == "deadline"
+    assert shipment.is_late(NOW)
 
 
 def test_a_later_promise_takes_a_shipment_out_of_lateness_by_the_clock() -> None:

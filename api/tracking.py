@@ -266,6 +266,7 @@ async def revise_promise(
         if not locked or (principal.role == "customer" and locked[0].account_id != principal.account_id):
             raise not_found()
         shipment = locked[0]
+        late_before = {shipment.id: shipment.late_delivery}
         now = utcnow()
         try:
             revision = shipment.revise_promise(command.promised_by, command.promised_from, command.reason, now)
@@ -283,6 +284,6 @@ async def revise_promise(
             principal.key_id,
         )
         appended = drain_changes(shipment, now)
-        await store.save(conn, [shipment], {shipment.id: shipment.late_delivery})
+        await store.save(conn, [shipment], late_before)
         await change_log.append(conn, appended)
     return shipment

@@ -55,21 +55,36 @@ class KeyCache:
         self._ttl = ttl_seconds
         self._clock = clock
         self._entries: dict[bytes, tuple[Principal, float]] = {}
-        # set by the revocation listener while it is connected
-        self.trusted = False
+        # Bumped by every eviction: a key read from the database while a
+        # revocation arrived must not be cached after it.
+        self._generation = 0
+        self._trusted = False
+
+    @property
+    def trusted(self) -> bool:
+        """True while the revocation listener is connected."""
+        return self._trusted
+
+    @trusted.setter
+    def trusted(self, value: bool) -> None:
+        self._trusted = value
+        self.clear()
 
     def evict(self, secret_hash: bytes) -> None:
+        self._generation += 1
         self._entries.pop(secret_hash, None)
 
     def clear(self) -> None:
+        self._generation += 1
         self._entries.clear()
 
     async def principal(self, pool: asyncpg.Pool, secret: str) -> Principal | None:
         digest = keys.secret_hash(secret)
-        if self.trusted:
+        if self._trusted:
             entry = self._entries.get(digest)
             if entry is not None and entry[1] > self._clock():
                 return entry[0]
+        generation = self._generation
         row = await pool.fetchrow(keys.FIND_BY_HASH, digest)
         if row is None or row["revoked"]:
             self._entries.pop(digest, None)
@@ -77,7 +92,7 @@ class KeyCache:
         principal = Principal(
             key_id=row["id"], role=row["role"], account_id=row["account_id"], carrier=row["carrier"]
         )
-        if self.trusted:
+        if self._trusted and generation == self._generation:
             self._entries[digest] = (principal, self._clock() + self._ttl)
         return principal
 

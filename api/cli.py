@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
 from pathlib import Path
 
@@ -51,6 +52,10 @@ def serve(args: argparse.Namespace) -> None:
     host = args.host or settings.host
     port = args.port or settings.port
     print(f"serving on http://{host}:{port} (API docs at /docs)", file=sys.stderr, flush=True)
+    # uvicorn shuts down gracefully on SIGTERM, then raises the signal again
+    # with the handler it found; make that handler a normal exit, so exit
+    # handlers run and the embedded PostgreSQL this process started is stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     uvicorn.run(
         create_app(settings, database_url=database_url),
         host=host,

@@ -63,7 +63,10 @@ def create_app(
 
         listener.subscribe(keys.REVOKED_CHANNEL, on_revoked, on_connect=trust, on_disconnect=distrust)
         hub = app.state.hub = Hub(
-            app.state.pool, poll_interval=settings.live_poll_seconds, max_outbox=settings.live_max_outbox
+            app.state.pool,
+            poll_interval=settings.live_poll_seconds,
+            max_outbox=settings.live_max_outbox,
+            max_lag=settings.live_max_lag_seconds,
         )
         await hub.start()
         # after a reconnect the hub reads what it missed from the log

@@ -65,6 +65,10 @@ def serve(args: argparse.Namespace) -> None:
         log_level=args.log_level,
         access_log=False,
         lifespan="on",
+        # Live frames are encoded once per change and sent as they are:
+        # permessage-deflate would compress each again per connection and keep a
+        # zlib context (hundreds of KB) for every open socket.
+        ws_per_message_deflate=False,
     )
 
 

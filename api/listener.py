@@ -18,6 +18,9 @@ log = logging.getLogger("ontime.listener")
 
 Handler = Callable[[str], None]
 
+# how the LISTEN connection shows in pg_stat_activity
+APPLICATION_NAME = "ontime-listener"
+
 
 class Listener:
     def __init__(
@@ -66,7 +69,9 @@ class Listener:
         while True:
             conn: asyncpg.Connection | None = None
             try:
-                conn = await asyncpg.connect(self._dsn)
+                conn = await asyncpg.connect(
+                    self._dsn, server_settings={"application_name": APPLICATION_NAME}
+                )
                 self._lost.clear()
                 conn.add_termination_listener(lambda _c: self._lost.set())
                 for channel in self._handlers:

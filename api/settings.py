@@ -30,9 +30,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # How long a verified API key is served from the per-process cache. Only
     # while the revocation listener is connected; revocations evict at once.
     key_cache_seconds: float = 30.0
-    # live feed: changes a connection may have waiting before it is closed
-    # with 4008; and how often the hub reads the log with no wake-up at all
-    live_max_outbox: int = 1024
+    # live feed: a connection whose oldest waiting change has waited this long
+    # is closed with 4008 (and never more than live_max_outbox may wait); how
+    # often the hub reads the log with no wake-up at all
+    live_max_lag_seconds: float = 5.0
+    live_max_outbox: int = 10_000
     # lateness: a shipment with no event for this long is stale; the deadline
     # sweep looks for broken promises this often
     stale_after_hours: float = 48.0
@@ -55,6 +57,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "max_body_bytes": "ONTIME_MAX_BODY_BYTES",
             "key_cache_seconds": "ONTIME_KEY_CACHE_SECONDS",
             "live_max_outbox": "ONTIME_LIVE_MAX_OUTBOX",
+            "live_max_lag_seconds": "ONTIME_LIVE_MAX_LAG_SECONDS",
             "stale_after_hours": "ONTIME_STALE_AFTER_HOURS",
             "deadline_poll_seconds": "ONTIME_DEADLINE_POLL_SECONDS",
             "live_poll_seconds": "ONTIME_LIVE_POLL_SECONDS",

@@ -66,7 +66,7 @@ async def _write(socket: WebSocket, subscriber: Subscriber) -> None:
                 continue
             subscriber.ready.clear()
             while outbox and subscriber.close_code is None:
-                await socket.send_text(outbox.popleft())
+                await socket.send_text(outbox.popleft()[1])
             subscriber.drained.set()
             if subscriber.close_code is not None:
                 await socket.close(subscriber.close_code, _CLOSE_REASONS.get(subscriber.close_code))

@@ -6,14 +6,17 @@ reconnect) and every `poll_interval` regardless, so a lost notification only
 delays a change, never loses it. Each change is encoded once, as text, and
 offered to the connections that cover it; each connection has a bounded
 outbox drained by its own writer, so a slow client never holds up the hub or
-anyone else: when its outbox is full it is closed with 4008 and resumes with
-`since`.
+anyone else. A connection falls behind when the oldest change waiting for it
+has waited `max_lag` seconds (a burst of a thousand changes that it takes
+promptly is not that); it is then closed with 4008 and resumes with `since`.
+`max_outbox` caps what may wait, to bound memory whatever the timing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from collections.abc import Iterable
 
@@ -44,9 +47,10 @@ class Subscriber:
         "pending",
         "close_code",
         "max_outbox",
+        "max_lag",
     )
 
-    def __init__(self, principal: Principal, secret_hash: bytes, max_outbox: int) -> None:
+    def __init__(self, principal: Principal, secret_hash: bytes, max_outbox: int, max_lag: float) -> None:
         self.principal = principal
         self.secret_hash = secret_hash
         self.accounts: set[str] = set()
@@ -54,13 +58,15 @@ class Subscriber:
         self.everything = False
         # the highest seq handed to the writer: the connection's seq only grows
         self.high_water = 0
-        self.outbox: deque[str] = deque()
+        # (when it was queued, the frame)
+        self.outbox: deque[tuple[float, str]] = deque()
         self.ready = asyncio.Event()
         self.drained = asyncio.Event()
         # while a `since` replay runs, live changes wait here
         self.pending: list[tuple[int, str]] | None = None
         self.close_code: int | None = None
         self.max_outbox = max_outbox
+        self.max_lag = max_lag
 
     def may_see(self, account_id: str) -> bool:
         scope = self.principal.account_scope
@@ -78,16 +84,17 @@ class Subscriber:
     def enqueue(self, seq: int, text: str) -> None:
         if seq <= self.high_water or self.close_code is not None:
             return
-        if len(self.outbox) >= self.max_outbox:
+        now = time.monotonic()
+        if self.outbox and (now - self.outbox[0][0] > self.max_lag or len(self.outbox) >= self.max_outbox):
             self.close(protocol.TOO_SLOW)
             return
-        self.outbox.append(text)
+        self.outbox.append((now, text))
         self.high_water = seq
         self.ready.set()
 
     def send_now(self, text: str) -> None:
         """A protocol message outside the change sequence (answers, errors)."""
-        self.outbox.append(text)
+        self.outbox.append((time.monotonic(), text))
         self.ready.set()
 
     def close(self, code: int) -> None:
@@ -98,10 +105,13 @@ class Subscriber:
 
 
 class Hub:
-    def __init__(self, pool: asyncpg.Pool, *, poll_interval: float = 1.0, max_outbox: int = 1024) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, *, poll_interval: float = 1.0, max_outbox: int = 10_000, max_lag: float = 5.0
+    ) -> None:
         self.pool = pool
         self.poll_interval = poll_interval
         self.max_outbox = max_outbox
+        self.max_lag = max_lag
         self.position = 0
         self.by_account: dict[str, set[Subscriber]] = {}
         self.by_shipment: dict[str, set[Subscriber]] = {}
@@ -168,7 +178,7 @@ class Hub:
     # -- connections -----------------------------------------------------------
 
     def connect(self, principal: Principal, secret_hash: bytes) -> Subscriber:
-        subscriber = Subscriber(principal, secret_hash, self.max_outbox)
+        subscriber = Subscriber(principal, secret_hash, self.max_outbox, self.max_lag)
         self.by_key.setdefault(secret_hash, set()).add(subscriber)
         return subscriber
 

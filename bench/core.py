@@ -102,14 +102,20 @@ class Figure:
     p50_ms: float | None = None
     p99_ms: float | None = None
     errors: int = 0
+    # CPU time the server process spent per request or event: steadier than
+    # throughput when other work shares the machine
+    server_cpu_us: float | None = None
 
     @classmethod
-    def of(cls, load: Load, items_per_request: int = 1) -> Figure:
+    def of(cls, measured: Measured, items_per_request: int = 1) -> Figure:
+        load, cpu = measured.load, measured.server_cpu
+        items = load.answered * items_per_request
         return cls(
             per_second=load.per_second * items_per_request,
             p50_ms=load.p50_ms,
             p99_ms=load.p99_ms,
             errors=load.bad_status + load.socket_errors,
+            server_cpu_us=cpu * 1e6 / items if cpu is not None and items else None,
         )
 
 
@@ -398,10 +404,32 @@ class LoadSettings:
         return min(3, max(1, self.seconds // 5))
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User and system CPU time a process has used so far; None where /proc is missing."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()  # utime and stime are fields 14 and 15
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class Measured:
+    load: Load
+    server_cpu: float | None
+
+
 async def warm_then_measure(
-    label: str, url: str, script: str, script_args: Callable[[str], list[str]], settings: LoadSettings
-) -> Load:
+    label: str,
+    server: Server,
+    path: str,
+    script: str,
+    script_args: Callable[[str], list[str]],
+    settings: LoadSettings,
+) -> Measured:
     """A short warm-up, then the measured run; script_args gets the run's tag."""
+    url = server.url + path
 
     async def load(tag: str, seconds: int) -> Load:
         return await run_wrk(
@@ -412,9 +440,12 @@ async def warm_then_measure(
     progress(f"{label}: warming up {settings.warm_up_seconds}s…")
     await load("warm", settings.warm_up_seconds)
     progress(f"{label} {settings.seconds}s…")
+    cpu_before = cpu_seconds(server.process.pid)
     measured = await load("run", settings.seconds)
+    cpu_after = cpu_seconds(server.process.pid)
     (OUT_DIR / f"wrk-{label.replace(' ', '-')}.txt").write_text(measured.output)
-    return measured
+    server_cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
+    return Measured(measured, server_cpu)
 
 
 async def expect_status(
@@ -433,12 +464,12 @@ async def expect_status(
 
 async def poll(
     label: str, server: Server, fixture: Fixture, etag: str | None, settings: LoadSettings
-) -> Load:
-    url = f"{server.url}/v1/shipments/{fixture.shipment_id}"
+) -> Measured:
+    path = f"/v1/shipments/{fixture.shipment_id}"
     args = [fixture.customer_key] + ([etag] if etag else [])
     headers = bearer(fixture.customer_key) | ({"If-None-Match": etag} if etag else {})
-    await expect_status("GET", url, headers, 304 if etag else 200)
-    return await warm_then_measure(label, url, "poll", lambda _tag: args, settings)
+    await expect_status("GET", server.url + path, headers, 304 if etag else 200)
+    return await warm_then_measure(label, server, path, "poll", lambda _tag: args, settings)
 
 
 async def compare_polling(
@@ -507,19 +538,23 @@ class Ingest:
 
 async def ingest_ontime(
     ontime: Server, fixture: Fixture, ingest: Ingest, database_url: str, settings: LoadSettings
-) -> tuple[Load, list[str]]:
+) -> tuple[Measured, list[str]]:
     """wrk posting new batches; notes say what went wrong, if anything did."""
-    url = f"{ontime.url}/v1/events"
     headers = bearer(fixture.carrier_key) | {"Content-Type": "application/json"}
-    answer = (await expect_status("POST", url, headers, 200, ingest.body("check", 0))).json()
-    if answer["accepted"] != ingest.batch:
-        raise RuntimeError(f"the check batch was not accepted whole: {answer['accepted']} of {ingest.batch}")
-    load = await warm_then_measure(
-        "ingest ontime", url, "ingest", lambda tag: ingest.wrk_args(fixture.carrier_key, tag), settings
+    check = await expect_status("POST", f"{ontime.url}/v1/events", headers, 200, ingest.body("check", 0))
+    if check.json()["accepted"] != ingest.batch:
+        raise RuntimeError(f"the check batch was not accepted whole: {check.text[:500]}")
+    measured = await warm_then_measure(
+        "ingest ontime",
+        ontime,
+        "/v1/events",
+        "ingest",
+        lambda tag: ingest.wrk_args(fixture.carrier_key, tag),
+        settings,
     )
-    sent, stored = load.answered * ingest.batch, await count_events(database_url, "run-")
+    sent, stored = measured.load.answered * ingest.batch, await count_events(database_url, "run-")
     notes = [f"answered batches held {sent} events but only {stored} were stored"] if stored < sent else []
-    return load, notes
+    return measured, notes
 
 
 async def ingest_floor(database_url: str, ingest: Ingest, events: int, connections: int) -> Figure:
@@ -547,14 +582,14 @@ async def compare_ingest(
     ontime: Server, fixture: Fixture, database_url: str, batch: int, settings: LoadSettings
 ) -> Comparison:
     ingest = Ingest(fixture.targets, batch, datetime.now(UTC).replace(microsecond=0) - 4 * RUN_SPACING)
-    load, notes = await ingest_ontime(ontime, fixture, ingest, database_url, settings)
-    events = max(load.answered, settings.connections) * batch
+    measured, notes = await ingest_ontime(ontime, fixture, ingest, database_url, settings)
+    events = max(measured.load.answered, settings.connections) * batch
     progress(f"ingest floor: the same {events:,} events by executemany…")
     floor = await ingest_floor(database_url, ingest, events, settings.connections)
     return Comparison(
         f"POST /v1/events ({batch}/batch)",
         "events/s",
-        Figure.of(load, batch),
+        Figure.of(measured, batch),
         floor,
         INGEST_AIM,
         INGEST_AIM_PER_SECOND,
@@ -569,6 +604,9 @@ def describe(figure: Figure, unit: str) -> str:
     text = f"{figure.per_second:,.0f} {unit}"
     if figure.p50_ms is not None:
         text += f"  p50 {figure.p50_ms:.1f} p99 {figure.p99_ms:.1f} ms"
+    if figure.server_cpu_us is not None:
+        per = unit.removesuffix("/s").removesuffix("s")
+        text += f"  server cpu {figure.server_cpu_us:.0f} µs/{per}"
     if figure.errors:
         text += f"  ({figure.errors} errors)"
     return text

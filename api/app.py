@@ -28,6 +28,7 @@ from api.live.hub import Hub
 from api.settings import Settings
 from api.store import changes as change_log
 from api.store import keys
+from api.tasks import cancel_and_wait
 from api.workers import deadlines
 
 
@@ -78,8 +79,7 @@ def create_app(
         try:
             yield
         finally:
-            sweeper.cancel()
-            await asyncio.gather(sweeper, return_exceptions=True)
+            await cancel_and_wait(sweeper)
             await listener.stop()
             await hub.stop()
             if own_pool:

@@ -14,6 +14,8 @@ from collections.abc import Awaitable, Callable
 
 import asyncpg
 
+from api.tasks import cancel_and_wait
+
 log = logging.getLogger("ontime.listener")
 
 Handler = Callable[[str], None]
@@ -58,12 +60,7 @@ class Listener:
         self._task = asyncio.create_task(self._run(), name="ontime-listener")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        await cancel_and_wait(self._task)
 
     async def _run(self) -> None:
         while True:

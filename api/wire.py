@@ -67,15 +67,6 @@ class LateDeliveryOut(msgspec.Struct, kw_only=True):
     closed_at: datetime | None
 
 
-class PromiseRevisionOut(msgspec.Struct, kw_only=True):
-    promised_by: datetime
-    promised_from: datetime | None
-    previous_promised_by: datetime
-    previous_promised_from: datetime | None
-    reason: str
-    revised_at: datetime
-
-
 # Change messages, as the change feed and the live feed carry them. `seq` is
 # spliced in front when a change is read back (see changes.with_seq), so each
 # body is encoded once, when the change is written.
@@ -88,7 +79,7 @@ class EventChange(msgspec.Struct, tag_field="type", tag="event", kw_only=True):
 
 class PromiseRevisedChange(msgspec.Struct, tag_field="type", tag="promise_revised", kw_only=True):
     shipment: ShipmentOut
-    promise: PromiseRevisionOut
+    promise: PromiseRevision
 
 
 class LateChange(msgspec.Struct, tag_field="type", tag="late", kw_only=True):
@@ -162,17 +153,6 @@ def late_delivery_out(shipment_id: str, record: LateDelivery) -> LateDeliveryOut
     )
 
 
-def revision_out(revision: PromiseRevision) -> PromiseRevisionOut:
-    return PromiseRevisionOut(
-        promised_by=revision.promised_by,
-        promised_from=revision.promised_from,
-        previous_promised_by=revision.previous_promised_by,
-        previous_promised_from=revision.previous_promised_from,
-        reason=revision.reason,
-        revised_at=revision.revised_at,
-    )
-
-
 _encode = msgspec.json.Encoder().encode
 
 # Set once from the settings by create_app; a process-wide policy, like a constant.
@@ -188,7 +168,7 @@ def change_kind_and_body(shipment: Shipment, change: Change, now: datetime) -> t
             return "event", _encode(EventChange(shipment=after, event=event_out(event, now)))
         case PromiseRevised(revision=revision):
             return "promise_revised", _encode(
-                PromiseRevisedChange(shipment=after, promise=revision_out(revision))
+                PromiseRevisedChange(shipment=after, promise=revision)
             )
         case DeliveredLate(late_delivery=record) | PromiseBroken(late_delivery=record):
             return "late", _encode(

@@ -16,7 +16,14 @@ from api.auth import Principal, authenticate, require
 from api.errors import FieldError, Problem, decode, invalid, not_found
 from api.http.openapi import documented_body
 from api.store import shipments as store
-from domain.shipment import CreateShipment, RecordCarrierEvent, RecordEvent, RevisePromise, Shipment
+from domain.shipment import (
+    CreateShipment,
+    PromiseRevision,
+    RecordCarrierEvent,
+    RecordEvent,
+    RevisePromise,
+    Shipment,
+)
 from domain.status import TERMINAL, Status
 
 JSON = "application/json"
@@ -95,7 +102,7 @@ class EventsAnswer(msgspec.Struct, kw_only=True):
 class PromiseHistory(msgspec.Struct, kw_only=True):
     promised_by: datetime
     promised_from: datetime | None
-    revisions: list[wire.PromiseRevisionOut]
+    revisions: list[PromiseRevision]
 
 
 class ShipmentController(Controller):
@@ -251,23 +258,11 @@ class ShipmentController(Controller):
     async def get_promise(self, request: Request, shipment_id: FromPath[str]) -> Response[PromiseHistory]:
         principal = await authenticate(request)
         shipment = await readable_shipment(request, principal, shipment_id)
-        rows = await request.app.state.pool.fetch(
-            "select * from promise_revisions where shipment_id = $1 order by id", shipment_id
-        )
+        rows = await request.app.state.pool.fetch(store.REVISIONS, shipment_id)
         history = PromiseHistory(
             promised_by=shipment.promised_by,
             promised_from=shipment.promised_from,
-            revisions=[
-                wire.PromiseRevisionOut(
-                    promised_by=r["promised_by"],
-                    promised_from=r["promised_from"],
-                    previous_promised_by=r["previous_promised_by"],
-                    previous_promised_from=r["previous_promised_from"],
-                    reason=r["reason"],
-                    revised_at=r["revised_at"],
-                )
-                for r in rows
-            ],
+            revisions=[store.revision_from_row(r) for r in rows],
         )
         return json_response(_encode(history))
 

@@ -25,6 +25,7 @@ import asyncpg
 from api.auth import Principal
 from api.live import protocol
 from api.store import changes as change_log
+from api.tasks import cancel_and_wait
 
 log = logging.getLogger("ontime.live")
 
@@ -127,12 +128,7 @@ class Hub:
         self._task = asyncio.create_task(self._run(), name="ontime-live-hub")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        await cancel_and_wait(self._task)
         for subscriber in list(self._all()):
             subscriber.close(1001)
 

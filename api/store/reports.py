@@ -20,6 +20,14 @@ GROUP_KEYS: dict[str, str] = {
 # A shipment counts in the month its promise falls due, in its account's time
 # zone. The first range (a day wider on each side, for every offset on Earth)
 # lets the index on promised_by do the coarse cut; the second is exact.
+# $1 is the month's first day, $2 an account, $3 a carrier (both optional).
+DUE_IN_MONTH = """where s.promised_by >= $1::date - interval '1 day'
+      and s.promised_by < ($1::date + interval '1 month') + interval '1 day'
+      and (s.promised_by at time zone a.timezone) >= $1::date
+      and (s.promised_by at time zone a.timezone) < $1::date + interval '1 month'
+      and ($2::text is null or s.account_id = $2)
+      and ($3::text is null or s.carrier = $3)"""
+
 # Buckets follow domain.promise.is_late at $4 (now): late if a record stands,
 # delivered after the promise, or still on its way past it.
 REPORT = """
@@ -29,12 +37,7 @@ with due as (
     from shipments s
     join accounts a on a.id = s.account_id
     left join late_deliveries l on s.late and l.shipment_id = s.id
-    where s.promised_by >= $1::date - interval '1 day'
-      and s.promised_by < ($1::date + interval '1 month') + interval '1 day'
-      and (s.promised_by at time zone a.timezone) >= $1::date
-      and (s.promised_by at time zone a.timezone) < $1::date + interval '1 month'
-      and ($2::text is null or s.account_id = $2)
-      and ($3::text is null or s.carrier = $3)
+    {due_in_month}
 ), bucketed as (
     select grp, exception_reason,
            coalesce(record_delay, extract(epoch from delivered_at - promised_by)::bigint) as delay,
@@ -65,12 +68,7 @@ REASONS = """
 select {key} as grp, s.reason as reason, count(*) as n
 from shipments s
 join accounts a on a.id = s.account_id
-where s.promised_by >= $1::date - interval '1 day'
-  and s.promised_by < ($1::date + interval '1 month') + interval '1 day'
-  and (s.promised_by at time zone a.timezone) >= $1::date
-  and (s.promised_by at time zone a.timezone) < $1::date + interval '1 month'
-  and ($2::text is null or s.account_id = $2)
-  and ($3::text is null or s.carrier = $3)
+{due_in_month}
   and s.reason is not null
 group by grouping sets ((1, 2), (2))
 """
@@ -111,8 +109,8 @@ async def on_time_report(
     carrier: str | None = None,
 ) -> OnTimeReport:
     key = GROUP_KEYS[group_by]
-    rows = await conn.fetch(REPORT.format(key=key), month, account_id, carrier, now)
-    reasons = await conn.fetch(REASONS.format(key=key), month, account_id, carrier)
+    rows = await conn.fetch(REPORT.format(key=key, due_in_month=DUE_IN_MONTH), month, account_id, carrier, now)
+    reasons = await conn.fetch(REASONS.format(key=key, due_in_month=DUE_IN_MONTH), month, account_id, carrier)
     top: dict[str | None, list[ReasonCount]] = {}
     for r in sorted(reasons, key=lambda r: -r["n"]):
         group = top.setdefault(r["grp"], [])

@@ -8,7 +8,7 @@ from datetime import datetime
 import asyncpg
 import msgspec
 
-from domain.shipment import LateDelivery, Place, Progress, Recipient, Shipment, TrackingEvent
+from domain.shipment import LateDelivery, Place, Progress, PromiseRevision, Recipient, Shipment, TrackingEvent
 from domain.status import Reason, Status
 
 SELECT_SHIPMENT = """
@@ -87,6 +87,20 @@ values ($1, $2, $3, $4, $5, $6, $7, $8)
 
 def _place(value: dict | None) -> Place | None:
     return None if value is None else msgspec.convert(value, Place)
+
+
+REVISIONS = "select * from promise_revisions where shipment_id = $1 order by id"
+
+
+def revision_from_row(row: asyncpg.Record) -> PromiseRevision:
+    return PromiseRevision(
+        promised_by=row["promised_by"],
+        promised_from=row["promised_from"],
+        previous_promised_by=row["previous_promised_by"],
+        previous_promised_from=row["previous_promised_from"],
+        reason=row["reason"],
+        revised_at=row["revised_at"],
+    )
 
 
 def _status(value: str | None) -> Status | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
 import sys
 import warnings
 from collections.abc import Callable
@@ -90,6 +91,10 @@ async def create_pool(
         max_size=max_size,
         statement_cache_size=statement_cache_size,
         init=_register_json_codecs,
+        # asyncpg's default reset costs a round trip per release, for session
+        # state ontime never leaves on a pooled connection; but it is also what
+        # finds a connection the server killed mid-operation (asyncpg then
+        # discards it instead of lending it out corrupted, asyncpg#1069), so it stays.
     )
 
 
@@ -106,3 +111,46 @@ async def _register_json_codecs(conn: asyncpg.Connection) -> None:
             decoder=msgspec.json.decode,
             format="text",
         )
+
+
+# A connection that died under us: the server restarted or failed over, or an
+# operator terminated the backend. asyncpg notices it on the next use.
+CONNECTION_LOST: tuple[type[BaseException], ...] = (
+    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CannotConnectNowError,
+    ConnectionError,
+    # asyncpg's own state machine confused by a connection killed mid-operation
+    asyncpg.InternalClientError,
+)
+
+
+@contextlib.asynccontextmanager
+async def transaction(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+    """One connection and one transaction, committed when the block ends.
+
+    A pooled connection can have died while idle; when that shows at BEGIN,
+    nothing has been sent, so the work starts over once on a new connection.
+    Later, a lost connection is the caller's 503: whether COMMIT landed is
+    unknowable, and only the client can decide to retry."""
+    for attempt in (1, 2):
+        conn = await pool.acquire()
+        transaction = conn.transaction()
+        try:
+            await transaction.start()
+            break
+        except CONNECTION_LOST:
+            await pool.release(conn)
+            if attempt == 2:
+                raise
+    try:
+        yield conn
+    except BaseException:
+        if not conn.is_closed():
+            await transaction.rollback()
+        raise
+    else:
+        await transaction.commit()
+    finally:
+        await pool.release(conn)

@@ -9,6 +9,7 @@ import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
+from api.database import CONNECTION_LOST
 from domain.errors import InvalidField
 
 log = logging.getLogger("ontime")
@@ -139,6 +140,20 @@ def _on_http_exception(_: Request, exc: HTTPException) -> Response:
     return problem_response(Problem(exc.status_code, slug, title, detail, errors, exc.headers))
 
 
+def _on_connection_lost(request: Request, exc: Exception) -> Response:
+    log.warning("database connection lost on %s %s: %r", request.method, request.url.path, exc)
+    return problem_response(
+        Problem(
+            503,
+            "database-unavailable",
+            "Database unavailable",
+            "the connection to the database was lost; retry shortly (a write may or may not have been committed: "
+            "creates with the same Idempotency-Key and events with an event_id are safe to repeat)",
+            headers={"Retry-After": "1"},
+        )
+    )
+
+
 def _on_unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem_response(
@@ -149,13 +164,15 @@ def _on_unexpected(request: Request, exc: Exception) -> Response:
 exception_handlers = {
     Problem: _on_problem,
     HTTPException: _on_http_exception,
+    **{lost: _on_connection_lost for lost in CONNECTION_LOST},
     Exception: _on_unexpected,
 }
 
 
-def refuse_nul(request: Request) -> None:
+async def refuse_nul(request: Request) -> None:
     """PostgreSQL text cannot hold NUL: a query parameter with one is a 400, a
-    path with one names nothing (404), before any handler sees them."""
+    path with one names nothing (404), before any handler sees them. (async:
+    Litestar runs a plain function hook on a worker thread, every request.)"""
     for name, value in request.query_params.items():
         if "\x00" in value or "\x00" in name:
             raise invalid([FieldError(f"query.{name}", "may not contain NUL characters")], "invalid query parameter")

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import asyncpg
 import msgspec
 
-from api import wire
+from api import database, wire
 from api.auth import Principal
 from api.errors import FieldError, Problem, invalid, not_found
 from api.ids import new_id
@@ -49,7 +49,7 @@ async def create_shipment(
     account_id = _account_for_create(principal, command)
     scope = principal.account_id or principal.key_id
     request_hash = hashlib.sha256(request_body).digest()
-    async with pool.acquire() as conn, conn.transaction():
+    async with database.transaction(pool) as conn:
         if idempotency_key is not None:
             # same key, one at a time: the second waits and then replays the first
             await conn.execute(
@@ -203,7 +203,7 @@ async def record_events(
     pool: asyncpg.Pool, principal: Principal, shipment_id: str, commands: Sequence[RecordEvent]
 ) -> tuple[BatchResult, Shipment]:
     """Events for one shipment; the caller has validated every one of them."""
-    async with pool.acquire() as conn, conn.transaction():
+    async with database.transaction(pool) as conn:
         locked = await store.lock_by_ids(conn, [shipment_id])
         if not locked or not may_write_events(principal, locked[0]):
             raise not_found()
@@ -228,7 +228,7 @@ async def record_carrier_events(
             results[index] = ItemResult(index=index, outcome="rejected", errors=item)
         else:
             valid.append((index, item))
-    async with pool.acquire() as conn, conn.transaction():
+    async with database.transaction(pool) as conn:
         addresses = {(c.carrier, c.tracking_number) for _, c in valid}
         locked = await store.lock_by_tracking(conn, sorted(addresses))
         by_address = {(s.carrier, s.tracking_number): s for s in locked if may_write_events(principal, s)}
@@ -261,7 +261,7 @@ async def revise_promise(
 ) -> Shipment:
     if principal.role not in ("customer", "admin"):
         raise not_found()
-    async with pool.acquire() as conn, conn.transaction():
+    async with database.transaction(pool) as conn:
         locked = await store.lock_by_ids(conn, [shipment_id])
         if not locked or (principal.role == "customer" and locked[0].account_id != principal.account_id):
             raise not_found()

@@ -11,6 +11,7 @@ from litestar import Controller, Request, Response, delete, post
 from litestar.params import FromPath
 from msgspec import Meta
 
+from api import database
 from api.auth import authenticate, require
 from api.errors import FieldError, decode, invalid, not_found
 from api.http.openapi import documented_body
@@ -63,7 +64,7 @@ class AdminController(Controller):
             zoneinfo.ZoneInfo(command.timezone)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             raise invalid([FieldError("$.timezone", f"unknown time zone {command.timezone!r}")]) from None
-        async with request.app.state.pool.acquire() as conn:
+        async with database.transaction(request.app.state.pool) as conn:
             row = await keys.create_account(conn, command.name, command.timezone)
         return json_response(_encode(AccountOut(**row)), 201, {"Location": f"/v1/accounts/{row['id']}"})
 
@@ -86,14 +87,14 @@ class AdminController(Controller):
         if command.account_id is not None and not await keys.account_exists(pool, command.account_id):
             raise invalid([FieldError("$.account_id", "no such account")])
         carrier = None if command.carrier is None else normalize_carrier(command.carrier)
-        async with pool.acquire() as conn:
+        async with database.transaction(pool) as conn:
             row, secret = await keys.create_key(conn, command.role, command.account_id, carrier, command.name)
         return json_response(_encode(KeyOut(**row, secret=secret)), 201)
 
     @delete("/keys/{key_id:str}", status_code=204, summary="Revoke a key, live connections included")
     async def revoke_key(self, request: Request, key_id: FromPath[str]) -> None:
         require(await authenticate(request), "admin", what="endpoint")
-        async with request.app.state.pool.acquire() as conn:
+        async with database.transaction(request.app.state.pool) as conn:
             if not await keys.revoke_key(conn, key_id):
                 raise not_found("key")
         # this process need not wait for its own notification

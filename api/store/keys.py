@@ -82,12 +82,11 @@ async def create_key(
 
 
 async def revoke_key(conn: asyncpg.Connection, key_id: str) -> bool:
-    """Revoke and announce it, in one transaction: the NOTIFY goes out at commit."""
-    async with conn.transaction():
-        row = await conn.fetchrow(REVOKE, key_id)
-        if row is None:
-            return False
-        await conn.execute("select pg_notify($1, $2)", REVOKED_CHANNEL, row["secret_hash"].hex())
+    """Revoke and announce it, in the caller's transaction: the NOTIFY goes out at commit."""
+    row = await conn.fetchrow(REVOKE, key_id)
+    if row is None:
+        return False
+    await conn.execute("select pg_notify($1, $2)", REVOKED_CHANNEL, row["secret_hash"].hex())
     return True
 
 

@@ -16,7 +16,7 @@ from datetime import datetime
 
 import asyncpg
 
-from api import tracking
+from api import database, tracking
 from api.store import changes as change_log
 from api.store import shipments as store
 
@@ -38,7 +38,7 @@ DUE = (
 
 async def sweep_once(pool: asyncpg.Pool, now: datetime, batch: int = BATCH) -> int:
     """Record one batch of broken promises; returns how many."""
-    async with pool.acquire() as conn, conn.transaction():
+    async with database.transaction(pool) as conn:
         shipments = [store.shipment_from_row(r) for r in await conn.fetch(DUE, now, batch)]
         broken, appended = [], []
         for shipment in shipments:

@@ -85,7 +85,7 @@ def create_app(
             if own_pool:
                 await app.state.pool.close()
 
-    def count_response(response: Response) -> Response:
+    async def count_response(response: Response) -> Response:
         REQUESTS.labels(str(response.status_code)).inc()
         return response
 

@@ -16,21 +16,11 @@ from typing import NamedTuple
 
 import asyncpg
 
-APPEND_LOCK = 7_244_500_001  # any constant shared by every writer of the log
-
-# The NOTIFY is delivered at commit, never before: a wake-up for every
-# process's live hub, which then reads the log itself.
-LOCK_AND_NOTIFY = "select pg_advisory_xact_lock($1), pg_notify('ontime_changes', '')"
+# The lock's key is in migrations/0004 (append_changes), which takes the lock,
+# sends the NOTIFY (delivered at commit, never before: a wake-up for every
+# process's live hub, which then reads the log itself) and inserts, in one call.
+APPEND = "select append_changes($1::text[], $2::text[], $3::text[], $4::bytea[]) as seq"
 CHANNEL = "ontime_changes"
-
-APPEND = """
-insert into changes (seq, account_id, shipment_id, kind, body)
-select nextval('changes_seq'), account_id, shipment_id, kind, body
-from unnest($1::text[], $2::text[], $3::text[], $4::bytea[])
-     with ordinality as c(account_id, shipment_id, kind, body, n)
-order by n
-returning seq
-"""
 
 AFTER_IN_ACCOUNT = """
 select seq, body from changes where account_id = $1 and seq > $2 order by seq limit $3
@@ -49,7 +39,6 @@ async def append(conn: asyncpg.Connection, changes: Sequence[NewChange]) -> list
     """Append in the caller's transaction, as its last statement before commit."""
     if not changes:
         return []
-    await conn.execute(LOCK_AND_NOTIFY, APPEND_LOCK)
     columns = list(zip(*changes))
     rows = await conn.fetch(APPEND, *(list(c) for c in columns))
     return [r["seq"] for r in rows]

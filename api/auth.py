@@ -98,7 +98,12 @@ class KeyCache:
 
 
 def bearer_token(connection: ASGIConnection) -> str | None:
-    header = connection.headers.get("authorization")
+    # read from the raw scope: connection.headers builds (and keeps, on a
+    # websocket, for its whole life) a Headers object per connection
+    header = next(
+        (value.decode("latin-1") for name, value in connection.scope["headers"] if name == b"authorization"),
+        None,
+    )
     if not header:
         return None
     scheme, _, token = header.partition(" ")

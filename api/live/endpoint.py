@@ -15,7 +15,6 @@ from api.live.hub import Hub, Subscriber
 from api.store import keys
 
 AUTH_TIMEOUT = 5.0
-PING_INTERVAL = 20.0
 
 
 @websocket("/v1/live")
@@ -55,19 +54,17 @@ async def live(socket: WebSocket) -> None:
 
 
 async def _write(socket: WebSocket, subscriber: Subscriber) -> None:
-    """Drain the connection's outbox; ping when idle; close when told to."""
+    """Drain the connection's outbox (pings come through it too, from the hub's
+    timer); close when told to. A plain wait: no timer per message."""
     outbox = subscriber.outbox
     try:
         while True:
-            try:
-                await asyncio.wait_for(subscriber.ready.wait(), PING_INTERVAL)
-            except TimeoutError:
-                await socket.send_text(protocol.PING)
-                continue
+            await subscriber.ready.wait()
             subscriber.ready.clear()
             while outbox and subscriber.close_code is None:
                 await socket.send_text(outbox.popleft()[1])
-            subscriber.drained.set()
+            if subscriber.drained is not None:
+                subscriber.drained.set()
             if subscriber.close_code is not None:
                 await socket.close(subscriber.close_code, _CLOSE_REASONS.get(subscriber.close_code))
                 return

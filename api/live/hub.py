@@ -62,7 +62,8 @@ class Subscriber:
         # (when it was queued, the frame)
         self.outbox: deque[tuple[float, str]] = deque()
         self.ready = asyncio.Event()
-        self.drained = asyncio.Event()
+        # made only while a replay waits for the client to take a page
+        self.drained: asyncio.Event | None = None
         # while a `since` replay runs, live changes wait here
         self.pending: list[tuple[int, str]] | None = None
         self.close_code: int | None = None
@@ -107,12 +108,19 @@ class Subscriber:
 
 class Hub:
     def __init__(
-        self, pool: asyncpg.Pool, *, poll_interval: float = 1.0, max_outbox: int = 10_000, max_lag: float = 5.0
+        self,
+        pool: asyncpg.Pool,
+        *,
+        poll_interval: float = 1.0,
+        max_outbox: int = 10_000,
+        max_lag: float = 5.0,
+        ping_interval: float = 20.0,
     ) -> None:
         self.pool = pool
         self.poll_interval = poll_interval
         self.max_outbox = max_outbox
         self.max_lag = max_lag
+        self.ping_interval = ping_interval
         self.position = 0
         self.by_account: dict[str, set[Subscriber]] = {}
         self.by_shipment: dict[str, set[Subscriber]] = {}
@@ -120,14 +128,17 @@ class Hub:
         self.by_key: dict[bytes, set[Subscriber]] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
+        self._pinger: asyncio.Task | None = None
 
     # -- the pump --------------------------------------------------------------
 
     async def start(self) -> None:
         self.position = await self.pool.fetchval("select coalesce(max(seq), 0) from changes")
         self._task = asyncio.create_task(self._run(), name="ontime-live-hub")
+        self._pinger = asyncio.create_task(self._ping(), name="ontime-live-ping")
 
     async def stop(self) -> None:
+        await cancel_and_wait(self._pinger)
         await cancel_and_wait(self._task)
         for subscriber in list(self._all()):
             subscriber.close(1001)
@@ -146,6 +157,13 @@ class Hub:
                 await self.catch_up()
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("live hub could not read the change log (%s); retrying", exc)
+
+    async def _ping(self) -> None:
+        """One timer for every connection, rather than one per connection."""
+        while True:
+            await asyncio.sleep(self.ping_interval)
+            for subscriber in self._all():
+                subscriber.send_now(protocol.PING)
 
     async def catch_up(self) -> None:
         if not self.by_key:
@@ -253,8 +271,9 @@ class Hub:
             after = rows[-1]["seq"]
             # let the client take the page before reading the next one
             while len(subscriber.outbox) > subscriber.max_outbox // 2 and subscriber.close_code is None:
-                subscriber.drained.clear()
+                subscriber.drained = asyncio.Event()
                 await subscriber.drained.wait()
+            subscriber.drained = None
 
     def unsubscribe(
         self, subscriber: Subscriber, *, accounts: Iterable[str] = (), shipments: Iterable[str] = (), everything: bool = False

@@ -8,6 +8,8 @@ from datetime import datetime
 import asyncpg
 import msgspec
 
+from api.ids import new_id
+
 from domain.shipment import LateDelivery, Place, Progress, PromiseRevision, Recipient, Shipment, TrackingEvent
 from domain.status import Reason, Status
 
@@ -23,13 +25,17 @@ left join late_deliveries l on s.late and l.shipment_id = s.id
 
 GET = SELECT_SHIPMENT + "where s.id = $1"
 GET_IN_ACCOUNT = SELECT_SHIPMENT + "where s.id = $1 and s.account_id = $2"
-LOCK_BY_IDS = SELECT_SHIPMENT + "where s.id = any($1::text[]) order by s.id for update of s"
-LOCK_BY_TRACKING = (
-    SELECT_SHIPMENT
-    + """where (s.carrier, s.tracking_number) in
-           (select * from unnest($1::text[], $2::text[]))
-         order by s.id for update of s"""
-)
+# Lock first, read after, in two statements: under READ COMMITTED a statement
+# that waited for a row lock sees the row's new version but not rows the other
+# transaction wrote elsewhere (its lateness record); the read that follows the
+# lock takes a fresh snapshot and sees both.
+LOCK_IDS = "select id from shipments where id = any($1::text[]) order by id for update"
+LOCK_TRACKING = """
+select id from shipments
+where (carrier, tracking_number) in (select * from unnest($1::text[], $2::text[]))
+order by id for update
+"""
+GET_MANY = SELECT_SHIPMENT + "where s.id = any($1::text[])"
 
 INSERT = """
 insert into shipments (id, account_id, carrier, tracking_number, reference, service_level,
@@ -208,15 +214,22 @@ async def get(conn: asyncpg.Connection | asyncpg.Pool, shipment_id: str, account
 
 
 async def lock_by_ids(conn: asyncpg.Connection, ids: Sequence[str]) -> list[Shipment]:
-    return [shipment_from_row(r) for r in await conn.fetch(LOCK_BY_IDS, list(ids))]
+    locked = [r["id"] for r in await conn.fetch(LOCK_IDS, list(ids))]
+    return await _read_locked(conn, locked)
 
 
 async def lock_by_tracking(
     conn: asyncpg.Connection, addresses: Iterable[tuple[str, str]]
 ) -> list[Shipment]:
     carriers, numbers = zip(*addresses) if addresses else ((), ())
-    rows = await conn.fetch(LOCK_BY_TRACKING, list(carriers), list(numbers))
-    return [shipment_from_row(r) for r in rows]
+    locked = [r["id"] for r in await conn.fetch(LOCK_TRACKING, list(carriers), list(numbers))]
+    return await _read_locked(conn, locked)
+
+
+async def _read_locked(conn: asyncpg.Connection, ids: list[str]) -> list[Shipment]:
+    if not ids:
+        return []
+    return [shipment_from_row(r) for r in await conn.fetch(GET_MANY, ids)]
 
 
 async def known_event_keys(
@@ -274,7 +287,7 @@ async def save(
         else:
             upserts.append(
                 (
-                    "late_" + s.id.removeprefix("shp_"),
+                    new_id("late"),
                     s.id,
                     s.account_id,
                     s.carrier,

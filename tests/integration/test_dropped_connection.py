@@ -49,3 +49,56 @@ async def test_requests_after_the_database_drops_every_connection_are_answered_n
         assert (await customer.get(f"/v1/shipments/{shipment['id']}")).status_code == 200
     finally:
         await admin.close()
+
+
+async def test_an_event_that_waited_for_the_row_lock_sees_the_lateness_record_made_meanwhile(
+    api: Api, pool: asyncpg.Pool
+):
+    """A writer that waits for a shipment's row lock must see what the holder
+    wrote elsewhere (its lateness record), or it would save `late = false`
+    over a standing record, or record the same broken promise twice."""
+    import asyncio
+    from datetime import UTC, datetime, timedelta
+
+    from api.workers import deadlines
+
+    _, customer = await api.customer()
+    past = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+    shipment = (await customer.post("/v1/shipments", json=shipment_body(promised_by=past))).json()
+    holder = await pool.acquire()
+    try:
+        transaction = holder.transaction()
+        await transaction.start()
+        await holder.execute("select 1 from shipments where id = $1 for update", shipment["id"])
+        waiting = asyncio.create_task(
+            customer.post(
+                f"/v1/shipments/{shipment['id']}/events",
+                json={"status": "in_transit", "occurred_at": past},
+            )
+        )
+        await asyncio.sleep(0.2)  # the event's transaction is now waiting for the lock
+        # the holder records the broken promise, as the sweep would, and commits
+        [locked] = await deadlines_lock_free(holder, shipment["id"])
+        await transaction.commit()
+    finally:
+        await pool.release(holder)
+    assert (await waiting).status_code == 201
+    assert await pool.fetchval("select late from shipments where id = $1", shipment["id"]) is True
+    assert await pool.fetchval("select count(*) from late_deliveries") == 1
+    assert await deadlines.sweep(pool, datetime.now(UTC)) == 0
+    assert await pool.fetchval("select count(*) from changes where kind = 'late'") == 1
+    del locked
+
+
+async def deadlines_lock_free(conn: asyncpg.Connection, shipment_id: str) -> list[str]:
+    """Record the broken promise on an already locked row, in the caller's transaction."""
+    from api import tracking
+    from api.store import changes as change_log
+    from api.store import shipments as store
+
+    shipment = store.shipment_from_row(await conn.fetchrow(store.GET, shipment_id))
+    now = tracking.utcnow()
+    assert shipment.break_promise(now)
+    await store.save(conn, [shipment], {shipment.id: None})
+    await change_log.append(conn, tracking.drain_changes(shipment, now))
+    return [shipment.id]

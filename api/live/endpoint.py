@@ -11,7 +11,7 @@ from litestar.exceptions import WebSocketDisconnect
 from api.auth import Principal, bearer_token
 from api.errors import field_error
 from api.live import protocol
-from api.live.hub import Hub, Subscriber
+from api.live.hub import Hub, Subscriber, TooManySubscriptions
 from api.store import keys
 
 AUTH_TIMEOUT = 5.0
@@ -22,23 +22,25 @@ async def live(socket: WebSocket) -> None:
     await socket.accept()
     state = socket.app.state
     hub: Hub = state.hub
-    first_message: str | None = None
     token = bearer_token(socket)
     if token is None:
         try:
             first_message = await asyncio.wait_for(socket.receive_text(), AUTH_TIMEOUT)
             token = protocol.client_decoder.decode(first_message).token
-            first_message = None
         except (TimeoutError, msgspec.ValidationError, msgspec.DecodeError, AttributeError):
             await socket.close(protocol.UNAUTHORIZED, "authenticate within 5 s: header or {\"type\": \"auth\"}")
             return
         except WebSocketDisconnect:
             return
+    generation = state.key_cache.generation
     principal = await state.key_cache.principal(state.pool, token)
     if principal is None or not principal.reads_shipments:
         await socket.close(protocol.UNAUTHORIZED, "unknown, revoked or non-reading API key")
         return
     subscriber = hub.connect(principal, keys.secret_hash(token))
+    if state.key_cache.generation != generation and not await keys.is_active(state.pool, token):
+        # revoked while we were checking it: its NOTIFY found no socket to close
+        subscriber.close(protocol.REVOKED)
     writer = asyncio.create_task(_write(socket, subscriber))
     try:
         while subscriber.close_code is None:
@@ -68,7 +70,8 @@ async def _write(socket: WebSocket, subscriber: Subscriber) -> None:
             if subscriber.close_code is not None:
                 await socket.close(subscriber.close_code, _CLOSE_REASONS.get(subscriber.close_code))
                 return
-    except WebSocketDisconnect:
+    finally:
+        # gone, whatever the way (a disconnect, a failed send): nothing waits on it
         subscriber.close(1000)
 
 
@@ -108,10 +111,17 @@ async def _handle(hub: Hub, subscriber: Subscriber, text: str) -> None:
                     since=since,
                 )
             else:
-                await hub.subscribe(subscriber, shipments=shipments, since=since)
+                try:
+                    await hub.subscribe(subscriber, shipments=shipments, since=since)
+                except TooManySubscriptions as exc:
+                    _error(subscriber, str(exc), "$.shipments")
+                    return
+            # resuming from here misses nothing: what came before it predates
+            # this subscription, or was sent on it already
+            resume_from = subscriber.high_water if since is not None else max(subscriber.high_water, hub.position)
             subscriber.send_now(
                 protocol.encode(
-                    protocol.Subscribed(shipments=shipments, account_id=account_id, seq=subscriber.high_water)
+                    protocol.Subscribed(shipments=shipments, account_id=account_id, seq=resume_from)
                 ).decode()
             )
         case protocol.Unsubscribe(shipments=shipments):

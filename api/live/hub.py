@@ -30,6 +30,12 @@ from api.tasks import cancel_and_wait
 log = logging.getLogger("ontime.live")
 
 PAGE = 1000
+# shipments one connection may follow by id (beyond that, subscribe to "all")
+MAX_SHIPMENTS = 10_000
+
+
+class TooManySubscriptions(ValueError):
+    pass
 
 
 class Subscriber:
@@ -104,6 +110,9 @@ class Subscriber:
             self.close_code = code
             self.outbox.clear()
             self.ready.set()
+            if self.drained is not None:
+                # a replay waiting for this client must not wait forever
+                self.drained.set()
 
 
 class Hub:
@@ -155,8 +164,8 @@ class Hub:
             self._wake.clear()
             try:
                 await self.catch_up()
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("live hub could not read the change log (%s); retrying", exc)
+            except Exception:  # whatever it was, the live feed must go on
+                log.exception("live hub could not read the change log; retrying")
 
     async def _ping(self) -> None:
         """One timer for every connection, rather than one per connection."""
@@ -168,10 +177,10 @@ class Hub:
     async def catch_up(self) -> None:
         if not self.by_key:
             # nobody to tell: move on without reading what nobody will get
-            self.position = await self.pool.fetchval(
-                "select coalesce(max(seq), $1) from changes", self.position
-            )
-            return
+            latest = await self.pool.fetchval("select coalesce(max(seq), $1) from changes", self.position)
+            if not self.by_key:  # and still nobody, now that the query is back
+                self.position = latest
+                return
         while True:
             rows = await self.pool.fetch(
                 "select seq, account_id, shipment_id, body from changes where seq > $1 order by seq limit $2",
@@ -225,6 +234,8 @@ class Hub:
         outbox drops anything at or below what it already holds, so the
         connection gets each change once, in seq order, with no gap."""
         accounts, shipments = set(accounts), set(shipments)
+        if len(subscriber.shipments | shipments) > MAX_SHIPMENTS:
+            raise TooManySubscriptions(f"at most {MAX_SHIPMENTS} shipments per connection; subscribe to \"all\"")
         if since is not None:
             subscriber.pending = []
         subscriber.accounts |= accounts
@@ -273,7 +284,7 @@ class Hub:
             while len(subscriber.outbox) > subscriber.max_outbox // 2 and subscriber.close_code is None:
                 subscriber.drained = asyncio.Event()
                 await subscriber.drained.wait()
-            subscriber.drained = None
+                subscriber.drained = None
 
     def unsubscribe(
         self, subscriber: Subscriber, *, accounts: Iterable[str] = (), shipments: Iterable[str] = (), everything: bool = False

@@ -56,8 +56,16 @@ def create_app(
             cache.evict(secret_hash)
             app.state.hub.revoke(secret_hash)
 
-        def trust() -> None:
+        async def trust() -> None:
             cache.trusted = True
+            # revocations sent while we were not listening: close their sockets now
+            held = list(app.state.hub.by_key)
+            if held:
+                revoked = await app.state.pool.fetch(
+                    "select secret_hash from api_keys where secret_hash = any($1) and revoked_at is not null", held
+                )
+                for row in revoked:
+                    app.state.hub.revoke(row["secret_hash"])
 
         def distrust() -> None:
             cache.trusted = False

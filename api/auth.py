@@ -34,20 +34,12 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
     def reads_shipments(self) -> bool:
         return self.role in ("customer", "support", "admin")
 
-    @property
-    def may_see_recipient(self) -> bool:
-        return self.role in ("customer", "support", "admin")
 
 
 def unauthorized(detail: str) -> Problem:
     return Problem(
         401, "unauthorized", "Unauthorized", detail, headers={"WWW-Authenticate": "Bearer"}
     )
-
-
-def forbidden_as_not_found(what: str = "resource") -> Problem:
-    # Roles that may not use an endpoint get a 404: existence is not leaked.
-    return not_found(what)
 
 
 class KeyCache:
@@ -59,6 +51,11 @@ class KeyCache:
         # revocation arrived must not be cached after it.
         self._generation = 0
         self._trusted = False
+
+    @property
+    def generation(self) -> int:
+        """Changes whenever a key may have been revoked."""
+        return self._generation
 
     @property
     def trusted(self) -> bool:
@@ -124,5 +121,6 @@ async def authenticate(connection: ASGIConnection) -> Principal:
 
 
 def require(principal: Principal, *roles: str, what: str = "resource") -> None:
+    # roles that may not use an endpoint get a 404: existence is not leaked
     if principal.role not in roles:
-        raise forbidden_as_not_found(what)
+        raise not_found(what)

@@ -6,17 +6,8 @@ import hashlib
 import secrets
 
 import asyncpg
-import msgspec
 
 from api.ids import new_id
-
-
-class KeyRow(msgspec.Struct, frozen=True, kw_only=True):
-    id: str
-    role: str
-    account_id: str | None
-    carrier: str | None
-    revoked: bool
 
 
 def new_secret() -> str:
@@ -62,9 +53,12 @@ ACCOUNT_EXISTS = "select exists(select 1 from accounts where id = $1)"
 REVOKED_CHANNEL = "ontime_key_revoked"
 
 
-async def find_by_secret(conn: asyncpg.Connection | asyncpg.Pool, secret: str) -> KeyRow | None:
-    row = await conn.fetchrow(FIND_BY_HASH, secret_hash(secret))
-    return None if row is None else KeyRow(**row)
+async def is_active(conn: asyncpg.Connection | asyncpg.Pool, secret: str) -> bool:
+    return bool(
+        await conn.fetchval(
+            "select revoked_at is null from api_keys where secret_hash = $1", secret_hash(secret)
+        )
+    )
 
 
 async def create_key(

@@ -81,8 +81,8 @@ class Listener:
                 await self._watch(conn)
             except asyncio.CancelledError:
                 raise
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("listener connection lost (%s); reconnecting", exc)
+            except Exception:  # lost, refused, or a subscriber's bug: reconnect either way
+                log.exception("listener connection lost; reconnecting")
             finally:
                 self._mark_lost()
                 if conn is not None and not conn.is_closed():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import zoneinfo
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -17,14 +16,14 @@ from api.errors import FieldError, decode, invalid, not_found
 from api.http.openapi import documented_body
 from api.http.shipments import json_response
 from api.store import keys
-from domain.shipment import Carrier, normalize_carrier
+from domain.shipment import NO_NUL, Carrier, normalize_carrier
 
 _encode = msgspec.json.Encoder().encode
 
 
 class CreateAccount(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    name: Annotated[str, Meta(min_length=1, max_length=200)]
-    timezone: Annotated[str, Meta(max_length=64)] = "UTC"
+    name: Annotated[str, Meta(min_length=1, max_length=200, pattern=NO_NUL)]
+    timezone: Annotated[str, Meta(max_length=64, pattern=NO_NUL)] = "UTC"
 
 
 class AccountOut(msgspec.Struct, kw_only=True):
@@ -36,9 +35,9 @@ class AccountOut(msgspec.Struct, kw_only=True):
 
 class CreateKey(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     role: Literal["customer", "carrier", "support", "admin"]
-    account_id: str | None = None
+    account_id: Annotated[str, Meta(max_length=64, pattern=NO_NUL)] | None = None
     carrier: Carrier | None = None
-    name: Annotated[str, Meta(max_length=200)] | None = None
+    name: Annotated[str, Meta(max_length=200, pattern=NO_NUL)] | None = None
 
 
 class KeyOut(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -60,13 +59,15 @@ class AdminController(Controller):
     async def create_account(self, request: Request) -> Response[AccountOut]:
         require(await authenticate(request), "admin", what="endpoint")
         command = decode(await request.body(), CreateAccount)
-        try:
-            zoneinfo.ZoneInfo(command.timezone)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise invalid([FieldError("$.timezone", f"unknown time zone {command.timezone!r}")]) from None
+        # the reports use PostgreSQL's time zones, so PostgreSQL says which exist
+        known = await request.app.state.pool.fetchval(
+            "select exists(select 1 from pg_timezone_names where name = $1)", command.timezone
+        )
+        if not known:
+            raise invalid([FieldError("$.timezone", f"unknown time zone {command.timezone!r} (an IANA name such as Europe/Madrid)")])
         async with database.transaction(request.app.state.pool) as conn:
             row = await keys.create_account(conn, command.name, command.timezone)
-        return json_response(_encode(AccountOut(**row)), 201, {"Location": f"/v1/accounts/{row['id']}"})
+        return json_response(_encode(AccountOut(**row)), 201)
 
     @post(
         "/keys",

@@ -23,7 +23,9 @@ from domain.shipment import (
     RecordEvent,
     RevisePromise,
     Shipment,
+    utc,
 )
+from domain.errors import InvalidField
 from domain.status import TERMINAL, Status
 
 JSON = "application/json"
@@ -36,8 +38,9 @@ def json_response(body: bytes, status: int = 200, headers: dict[str, str] | None
 
 
 def etag_of(shipment: Shipment, now: datetime) -> str:
-    # late and at-risk turn with the clock, not only with a new version
-    return f'"{shipment.version}-{shipment.is_late(now):d}{shipment.is_at_risk(now):d}"'
+    # late, at-risk and stale turn with the clock, not only with a new version
+    flags = (shipment.is_late(now), shipment.is_at_risk(now), shipment.is_stale(now, wire.STALE_AFTER))
+    return f'"{shipment.version}-{"".join(str(int(flag)) for flag in flags)}"'
 
 
 async def readable_shipment(request: Request, principal: Principal, shipment_id: str) -> Shipment:
@@ -79,7 +82,10 @@ def cursor_for(last_id: str) -> str:
 def aware(name: str, value: datetime | None) -> datetime | None:
     if value is not None and value.tzinfo is None:
         raise invalid([FieldError(f"query.{name}", "timestamp needs an offset (RFC 3339)")], "invalid query parameter")
-    return value
+    try:
+        return utc(value, name)
+    except InvalidField as exc:
+        raise invalid([FieldError(f"query.{name}", exc.message)], "invalid query parameter") from None
 
 
 class ShipmentPage(msgspec.Struct):
@@ -96,7 +102,8 @@ class EventsAnswer(msgspec.Struct, kw_only=True):
     accepted: int
     duplicate: int
     rejected: int
-    shipment: wire.ShipmentOut
+    # left out for carrier keys, which post events but read no shipment
+    shipment: wire.ShipmentOut | msgspec.UnsetType = msgspec.UNSET
 
 
 class PromiseHistory(msgspec.Struct, kw_only=True):
@@ -135,7 +142,7 @@ class ShipmentController(Controller):
         etag = etag_of(shipment, now)
         if request.headers.get("if-none-match") == etag:
             return Response(content=b"", status_code=304, headers={"ETag": etag})
-        out = wire.shipment_out(shipment, now, with_recipient=principal.may_see_recipient)
+        out = wire.shipment_out(shipment, now, with_recipient=principal.reads_shipments)
         return json_response(_encode(out), headers={"ETag": etag})
 
     @get("/", summary="List shipments, newest first, with keyset pagination")
@@ -206,7 +213,7 @@ class ShipmentController(Controller):
         sql += f" order by s.id desc limit {param(limit + 1)}"
         rows = await request.app.state.pool.fetch(sql, *args)
         shipments = [store.shipment_from_row(r) for r in rows[:limit]]
-        with_recipient = include == "recipient" and principal.may_see_recipient
+        with_recipient = include == "recipient" and principal.reads_shipments
         page = ShipmentPage(
             items=[wire.shipment_out(s, now, with_recipient=with_recipient) for s in shipments],
             next_cursor=cursor_for(shipments[-1].id) if len(rows) > limit else None,
@@ -238,7 +245,11 @@ class ShipmentController(Controller):
             accepted=result.accepted,
             duplicate=result.duplicate,
             rejected=result.rejected,
-            shipment=wire.shipment_out(shipment, tracking.utcnow(), with_recipient=principal.may_see_recipient),
+            shipment=(
+                wire.shipment_out(shipment, tracking.utcnow(), with_recipient=True)
+                if principal.reads_shipments
+                else msgspec.UNSET
+            ),
         )
         return json_response(_encode(answer), 201 if result.accepted else 200)
 
@@ -251,7 +262,7 @@ class ShipmentController(Controller):
         principal = await authenticate(request)
         command = decode(await request.body(), RevisePromise)
         shipment = await tracking.revise_promise(request.app.state.pool, principal, shipment_id, command)
-        out = wire.shipment_out(shipment, tracking.utcnow(), with_recipient=principal.may_see_recipient)
+        out = wire.shipment_out(shipment, tracking.utcnow(), with_recipient=principal.reads_shipments)
         return json_response(_encode(out))
 
     @get("/{shipment_id:str}/promise", summary="The promise in force and its revisions, oldest first")

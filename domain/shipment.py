@@ -89,7 +89,7 @@ def normalize_tracking_number(tracking_number: str) -> str:
 class Place(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
     city: ShortText | None = None
     region: ShortText | None = None
-    postal_code: Annotated[str, Meta(max_length=32)] | None = None
+    postal_code: Annotated[str, Meta(max_length=32, pattern=NO_NUL)] | None = None
     country: CountryCode | None = None
 
     def __post_init__(self) -> None:
@@ -117,7 +117,7 @@ class CreateShipment(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     destination: Place | None = None
     recipient: Recipient | None = None
     metadata: dict[str, Any] | None = None
-    account_id: str | None = None
+    account_id: Annotated[str, Meta(max_length=64, pattern=NO_NUL)] | None = None
 
     def __post_init__(self) -> None:
         self.carrier = normalize_carrier(self.carrier)

@@ -14,6 +14,7 @@ from litestar.params import FromPath, FromQuery, QueryParameter
 from api import tracking, wire
 from api.auth import Principal, authenticate, require
 from api.errors import FieldError, Problem, decode, invalid, not_found
+from api.http.health import EVENTS
 from api.http.openapi import documented_body
 from api.store import shipments as store
 from domain.shipment import (
@@ -240,6 +241,7 @@ class ShipmentController(Controller):
         result, shipment = await tracking.record_events(
             request.app.state.pool, principal, shipment_id, commands
         )
+        count_events(result)
         answer = EventsAnswer(
             results=result.results,
             accepted=result.accepted,
@@ -281,17 +283,29 @@ class ShipmentController(Controller):
 MAX_EVENTS = 1000
 
 
+def count_events(result: tracking.BatchResult) -> None:
+    for outcome in ("accepted", "duplicate", "rejected"):
+        if count := getattr(result, outcome):
+            EVENTS.labels(outcome).inc(count)
+
+
 def decode_events(body: bytes) -> list[RecordEvent]:
     """One event or a list of them; any invalid event fails the whole request."""
     raw = decode(body, msgspec.Raw)
-    if bytes(raw).lstrip()[:1] == b"[":
-        items = decode(body, list[msgspec.Raw])
-        if len(items) > MAX_EVENTS:
-            raise invalid([FieldError("$", f"at most {MAX_EVENTS} events per request, got {len(items)}")])
-        if not items:
-            raise invalid([FieldError("$", "no events given")])
-        return [decode(item, RecordEvent, prefix=f"$[{i}]") for i, item in enumerate(items)]
-    return [decode(body, RecordEvent)]
+    if bytes(raw).lstrip()[:1] != b"[":
+        return [decode(body, RecordEvent)]
+    items = decode_list(body)
+    if not items:
+        raise invalid([FieldError("$", "no events given")])
+    return [decode(item, RecordEvent, prefix=f"$[{i}]") for i, item in enumerate(items)]
+
+
+def decode_list(body: bytes) -> list[msgspec.Raw]:
+    items = decode(body, list[msgspec.Raw])
+    if len(items) > MAX_EVENTS:
+        raise invalid([FieldError("$", f"at most {MAX_EVENTS} events per request, got {len(items)}")])
+    return items
+
 
 
 class EventBatchController(Controller):
@@ -308,12 +322,10 @@ class EventBatchController(Controller):
         principal = await authenticate(request)
         if principal.role not in ("carrier", "customer", "admin"):
             raise not_found("endpoint")
-        body = await request.body()
-        items = decode(body, list[msgspec.Raw])
-        if len(items) > MAX_EVENTS:
-            raise invalid([FieldError("$", f"at most {MAX_EVENTS} events per batch, got {len(items)}")])
+        items = decode_list(await request.body())
         commands = [_decode_item(i, item) for i, item in enumerate(items)]
         result = await tracking.record_carrier_events(request.app.state.pool, principal, commands)
+        count_events(result)
         return json_response(_encode(result))
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from datetime import datetime
 
@@ -61,10 +62,19 @@ async def sweep(pool: asyncpg.Pool, now: datetime, batch: int = BATCH) -> int:
 
 
 async def run(pool: asyncpg.Pool, interval: float, clock: Callable[[], datetime] = tracking.utcnow) -> None:
+    """Sweep every `interval` seconds. Each batch reads the clock afresh (a
+    backlog also takes in what fell due meanwhile), and a long sweep shortens
+    the pause after it rather than adding to it."""
     while True:
+        started = time.monotonic()
         try:
-            if count := await sweep(pool, clock()):
-                log.info("recorded %d broken promise(s)", count)
+            total = 0
+            while (count := await sweep_once(pool, clock())) > 0:
+                total += count
+                if count < BATCH:
+                    break
+            if total:
+                log.info("recorded %d broken promise(s)", total)
         except Exception:  # a bug or a bad row must not stop lateness detection for good
             log.exception("deadline sweep failed; retrying")
-        await asyncio.sleep(interval)
+        await asyncio.sleep(max(0.0, interval - (time.monotonic() - started)))

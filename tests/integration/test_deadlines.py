@@ -163,3 +163,22 @@ async def test_a_shipment_with_no_event_for_48_hours_is_stale_and_listed(api: Ap
     assert [s["id"] for s in listed] == [quiet["id"]]
     assert listed[0]["stale"] is True
     assert (await customer.get(f"/v1/shipments/{moving['id']}")).json()["stale"] is False
+
+
+async def test_the_running_sweeper_records_a_promise_within_a_second_of_its_deadline(api: Api, pool: asyncpg.Pool):
+    """Real time, a real worker: a promise a moment ahead is recorded soon after it passes."""
+    _, customer = await api.customer()
+    deadline = datetime.now(UTC) + timedelta(seconds=1)
+    shipment = (await customer.post("/v1/shipments", json=shipment_body(promised_by=_iso(deadline)))).json()
+    worker = asyncio.create_task(deadlines.run(pool, interval=0.1))
+    try:
+        for _ in range(50):
+            detected = await pool.fetchval("select detected_at from late_deliveries where shipment_id = $1", shipment["id"])
+            if detected is not None:
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        worker.cancel()
+        await asyncio.gather(worker, return_exceptions=True)
+    assert detected is not None, "the worker never recorded the broken promise"
+    assert timedelta(0) < detected - deadline < timedelta(seconds=1)

@@ -35,27 +35,23 @@ import multiprocessing
 import os
 import re
 import secrets
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
 
-from api.database import create_pool, start_embedded_postgres
-from api.migrate import apply_migrations
-from api.settings import MIGRATIONS_DIR
+from api.database import create_pool
 from api.store import reports
 from api.workers import deadlines
 from bench import lateness_client, lateness_data
+from bench.support import fresh_database, free_port, say
 
 OUT_DIR = Path(__file__).resolve().parent / "out"
 ROUNDS = 3  # each timing is the median of this many
@@ -94,9 +90,6 @@ where s.id = u.id
 """
 
 
-def say(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
-
 
 def median(values: list[float]) -> float:
     return statistics.median(values)
@@ -111,42 +104,6 @@ def percentiles(values: list[float]) -> dict[str, float | None]:
 
 
 # -- the database --------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def fresh_database() -> Iterator[str]:
-    """A migrated database of its own, dropped afterwards."""
-    with contextlib.ExitStack() as stack:
-        server_url = os.environ.get("DATABASE_URL")
-        if not server_url:
-            pgdata = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ontime-bench-lateness-"))) / "pgdata"
-            say(f"starting an embedded PostgreSQL in {pgdata}")
-            server = start_embedded_postgres(pgdata, cleanup_mode="delete")
-            stack.callback(server.cleanup)
-            server_url = server.get_uri("postgres")
-        name = f"ontime_bench_{secrets.token_hex(4)}"
-        url = urlunsplit(urlsplit(server_url)._replace(path=f"/{name}"))
-
-        async def create() -> None:
-            await _execute(server_url, f'create database "{name}"')
-            conn = await asyncpg.connect(url)
-            try:
-                await apply_migrations(conn, MIGRATIONS_DIR)
-                await conn.execute(lateness_data.INSERT_ACCOUNTS)
-            finally:
-                await conn.close()
-
-        asyncio.run(create())
-        stack.callback(lambda: asyncio.run(_execute(server_url, f'drop database "{name}" with (force)')))
-        yield url
-
-
-async def _execute(url: str, statement: str) -> None:
-    conn = await asyncpg.connect(url)
-    try:
-        await conn.execute(statement)
-    finally:
-        await conn.close()
 
 
 @contextlib.asynccontextmanager
@@ -264,12 +221,6 @@ async def sweep_at_two_sizes(url: str, rows: int, due: int) -> dict:
 
 
 # -- 2. deadline to push, over real processes -------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def cpu_seconds(pid: int) -> float:
@@ -481,7 +432,7 @@ def main() -> None:
     admin_key = f"bench-admin-{secrets.token_hex(16)}"
     results: dict = {"rows": args.rows, "due": args.due, "cpus": os.cpu_count(), "rounds": ROUNDS}
 
-    with fresh_database() as url:
+    with fresh_database("lateness", lateness_data.INSERT_ACCOUNTS) as url:
         say(f"(1) the deadline sweep, in this process, at {args.rows // 10:,} and {args.rows:,} rows")
         results["sweep"] = asyncio.run(sweep_at_two_sizes(url, args.rows, args.due))
 
@@ -556,7 +507,7 @@ def print_table(results: dict) -> None:
     print(line.format("on_time_report() / floor", *(f"{report[g]['in_process_seconds'] / floor:.1f}x"
                                                     for g in ("carrier", "lane", "account"))))
     print(f"  floor (select count(*), avg(...) over the month's promised_by): {floor:.2f} s; aim: under 2 s")
-    print(f"  the sweep's DUE query with this month in the table (nothing due):")
+    print("  the sweep's DUE query with this month in the table (nothing due):")
     for name, plan in report["due_plans_with_history"].items():
         print(f"    {name}: {plan_headline(plan)}")
 

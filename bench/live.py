@@ -33,24 +33,20 @@ import json
 import multiprocessing
 import os
 import secrets
-import socket
 import subprocess
 import sys
-import tempfile
 import time
-import uuid
 from array import array
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
 import httpx
 
 from bench import live_clients, live_floor
 from bench.live_clients import Shipment
+from bench.support import fresh_database, free_port, say
 
 OUT = Path(__file__).resolve().parent / "out" / "live.json"
 WARMUP = 1.0  # seconds of load before receipts count
@@ -85,56 +81,8 @@ def scenarios(batch: int) -> tuple[Scenario, Scenario]:
     )
 
 
-def say(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
-
 
 # -- the database and the servers ----------------------------------------------
-
-
-@contextlib.contextmanager
-def fresh_database() -> Iterator[str]:
-    """A migrated database of its own, dropped afterwards."""
-    from api.database import start_embedded_postgres
-    from api.migrate import apply_migrations
-    from api.settings import MIGRATIONS_DIR
-
-    with contextlib.ExitStack() as stack:
-        server_url = os.environ.get("DATABASE_URL")
-        if not server_url:
-            pgdata = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ontime-bench-live-"))) / "pgdata"
-            say(f"starting an embedded PostgreSQL in {pgdata}")
-            server = start_embedded_postgres(pgdata, cleanup_mode="delete")
-            stack.callback(server.cleanup)
-            server_url = server.get_uri("postgres")
-        name = f"ontime_bench_{uuid.uuid4().hex[:8]}"
-        url = urlunsplit(urlsplit(server_url)._replace(path=f"/{name}"))
-
-        async def create() -> None:
-            await _execute(server_url, f'create database "{name}"')
-            conn = await asyncpg.connect(url)
-            try:
-                await apply_migrations(conn, MIGRATIONS_DIR)
-            finally:
-                await conn.close()
-
-        asyncio.run(create())
-        stack.callback(lambda: asyncio.run(_execute(server_url, f'drop database "{name}" with (force)')))
-        yield url
-
-
-async def _execute(url: str, statement: str) -> None:
-    conn = await asyncpg.connect(url)
-    try:
-        await conn.execute(statement)
-    finally:
-        await conn.close()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass(frozen=True)
@@ -475,7 +423,7 @@ def main() -> None:
     results: dict[str, dict] = {s.name: {"scenario": asdict(s)} for s in plan}
     frames: dict[str, list[str]] = {}
 
-    with fresh_database() as database_url:
+    with fresh_database("live") as database_url:
         with ontime_server(database_url, admin_key) as server:
             say("making accounts, keys and shipments")
             accounts = asyncio.run(make_accounts(server.base_url, admin_key, 201))

@@ -12,7 +12,7 @@ from litestar import Controller, Request, Response, get, post, put
 from litestar.params import FromPath, FromQuery, QueryParameter
 
 from api import tracking, wire
-from api.auth import Principal, authenticate, require
+from api.auth import Principal, authenticate
 from api.errors import FieldError, Problem, decode, invalid, not_found
 from api.http.health import EVENTS
 from api.http.openapi import documented_body

@@ -127,6 +127,16 @@ async def api(database_url: str, app_settings: Settings) -> AsyncIterator[Api]:
         await lifespan
 
 
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    """A plain connection of the test's own, to look at what was written."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
 def problem(response: httpx.Response) -> dict:
     assert response.headers["content-type"].startswith("application/problem+json"), response.text
     body = msgspec.json.decode(response.content)

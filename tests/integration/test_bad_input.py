@@ -8,7 +8,6 @@ they were (a 2xx means committed; anything else means nothing happened).
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 
 import asyncpg
 import httpx
@@ -21,13 +20,6 @@ MiB = 1024 * 1024
 WRITTEN_TABLES = ("shipments", "events", "changes", "promise_revisions", "idempotency_keys", "late_deliveries")
 
 
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(database_url)
-    try:
-        yield conn
-    finally:
-        await conn.close()
 
 
 async def row_counts(db: asyncpg.Connection) -> dict[str, int]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
@@ -13,13 +12,6 @@ from tests.integration.conftest import Api, problem, shipment_body
 PROMISED_BY = "2030-01-10T17:00:00Z"
 
 
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(database_url)
-    try:
-        yield conn
-    finally:
-        await conn.close()
 
 
 def event(status: str, occurred_at: str, **fields) -> dict:

@@ -91,7 +91,11 @@ def create_app(
             await listener.stop()
             await hub.stop()
             if own_pool:
-                await app.state.pool.close()
+                try:
+                    await asyncio.wait_for(app.state.pool.close(), 10)
+                except TimeoutError:
+                    # a connection never came back; do not hang the shutdown on it
+                    app.state.pool.terminate()
 
     async def count_response(response: Response) -> Response:
         REQUESTS.labels(str(response.status_code)).inc()

@@ -144,6 +144,9 @@ async def transaction(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
             await pool.release(conn)
             if attempt == 2:
                 raise
+        except BaseException:  # cancelled at BEGIN, say: the connection goes back all the same
+            await pool.release(conn)
+            raise
     try:
         yield conn
     except BaseException:

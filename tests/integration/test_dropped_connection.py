@@ -102,3 +102,21 @@ async def deadlines_lock_free(conn: asyncpg.Connection, shipment_id: str) -> lis
     await store.save(conn, [shipment], {shipment.id: None})
     await change_log.append(conn, tracking.drain_changes(shipment, now))
     return [shipment.id]
+
+
+async def test_a_transaction_cancelled_at_begin_gives_its_connection_back(pool: asyncpg.Pool):
+    """Cancelled while BEGIN is in flight (as a worker is at shutdown), the
+    connection still goes back to the pool, so closing the pool cannot hang."""
+    import asyncio
+
+    for _ in range(20):
+        task = asyncio.create_task(_begin_and_wait(pool))
+        await asyncio.sleep(0)  # the task is now awaiting BEGIN: cancel it there
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    await asyncio.wait_for(pool.close(), 5)
+
+
+async def _begin_and_wait(pool: asyncpg.Pool) -> None:
+    async with database.transaction(pool) as conn:
+        await conn.execute("select pg_sleep(10)")

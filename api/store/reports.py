@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import date, datetime
 from typing import Literal
 
@@ -110,17 +109,8 @@ async def on_time_report(
     carrier: str | None = None,
 ) -> OnTimeReport:
     key = GROUP_KEYS[group_by]
-    report_sql = REPORT.format(key=key, due_in_month=DUE_IN_MONTH)
-    reasons_sql = REASONS.format(key=key, due_in_month=DUE_IN_MONTH)
-    if isinstance(conn, asyncpg.Pool):
-        # two scans of the month, on two connections at once
-        rows, reasons = await asyncio.gather(
-            conn.fetch(report_sql, month, account_id, carrier, now),
-            conn.fetch(reasons_sql, month, account_id, carrier),
-        )
-    else:
-        rows = await conn.fetch(report_sql, month, account_id, carrier, now)
-        reasons = await conn.fetch(reasons_sql, month, account_id, carrier)
+    rows = await conn.fetch(REPORT.format(key=key, due_in_month=DUE_IN_MONTH), month, account_id, carrier, now)
+    reasons = await conn.fetch(REASONS.format(key=key, due_in_month=DUE_IN_MONTH), month, account_id, carrier)
     top: dict[str | None, list[ReasonCount]] = {}
     for r in sorted(reasons, key=lambda r: -r["n"]):
         group = top.setdefault(r["grp"], [])

@@ -38,6 +38,7 @@ import httpx
 import msgspec
 
 from api.database import start_embedded_postgres
+from bench.support import execute as execute_on
 from api.ids import new_id
 from api.migrate import apply_migrations
 from api.settings import MIGRATIONS_DIR
@@ -151,15 +152,6 @@ class Comparison:
 def with_database(url: str, database: str) -> str:
     """The same server as url, on another database (TCP and unix-socket URLs alike)."""
     return urlunsplit(urlsplit(url)._replace(path=f"/{database}"))
-
-
-async def execute_on(url: str, *statements: str) -> None:
-    conn = await asyncpg.connect(url)
-    try:
-        for statement in statements:
-            await conn.execute(statement)
-    finally:
-        await conn.close()
 
 
 @contextlib.asynccontextmanager

@@ -51,7 +51,7 @@ from api.database import create_pool
 from api.store import reports
 from api.workers import deadlines
 from bench import lateness_client, lateness_data
-from bench.support import fresh_database, free_port, say
+from bench.support import fresh_database, free_port, say, wait_until_ready
 
 OUT_DIR = Path(__file__).resolve().parent / "out"
 ROUNDS = 3  # each timing is the median of this many
@@ -244,7 +244,7 @@ def ontime_servers(database_url: str, admin_key: str, count: int) -> Iterator[li
                 )
             started.append((process, f"http://127.0.0.1:{port}"))
         for process, base_url in started:
-            _wait_until_ready(process, base_url)
+            wait_until_ready(process, base_url)
         yield [(process.pid, base_url) for process, base_url in started]
     finally:
         for process, _ in started:
@@ -255,18 +255,6 @@ def ontime_servers(database_url: str, admin_key: str, count: int) -> Iterator[li
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-
-
-def _wait_until_ready(process: subprocess.Popen, base_url: str) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"bench: ontime serve exited with {process.returncode}; see bench/out/lateness-serve-*.log")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{base_url}/readyz", timeout=1).status_code == 200:
-                return
-        time.sleep(0.2)
-    raise SystemExit("bench: ontime serve was not ready within 60 s")
 
 
 def support_key(base_url: str, admin_key: str) -> str:

@@ -46,7 +46,7 @@ import httpx
 
 from bench import live_clients, live_floor
 from bench.live_clients import Shipment
-from bench.support import fresh_database, free_port, say
+from bench.support import fresh_database, free_port, say, wait_until_ready
 
 OUT = Path(__file__).resolve().parent / "out" / "live.json"
 WARMUP = 1.0  # seconds of load before receipts count
@@ -102,7 +102,7 @@ def ontime_server(database_url: str, admin_key: str) -> Iterator[Server]:
     process = subprocess.Popen(command, env=env)
     try:
         base_url = f"http://127.0.0.1:{port}"
-        _wait_until_ready(process, base_url)
+        wait_until_ready(process, base_url)
         yield Server(process.pid, base_url, f"ws://127.0.0.1:{port}/v1/live")
     finally:
         process.terminate()
@@ -111,18 +111,6 @@ def ontime_server(database_url: str, admin_key: str) -> Iterator[Server]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-
-
-def _wait_until_ready(process: subprocess.Popen, base_url: str) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"bench: ontime serve exited with {process.returncode}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{base_url}/readyz", timeout=1).status_code == 200:
-                return
-        time.sleep(0.2)
-    raise SystemExit("bench: ontime serve was not ready within 60 s")
 
 
 @contextlib.contextmanager

@@ -7,13 +7,16 @@ import contextlib
 import os
 import secrets
 import socket
+import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+import httpx
 
 from api.database import start_embedded_postgres
 from api.migrate import apply_migrations
@@ -68,3 +71,16 @@ def fresh_database(label: str, *seed: str) -> Iterator[str]:
         asyncio.run(create())
         stack.callback(lambda: asyncio.run(execute(server_url, f'drop database "{name}" with (force)')))
         yield url
+
+
+def wait_until_ready(process: subprocess.Popen, base_url: str, timeout: float = 60) -> None:
+    """Until `ontime serve` answers /readyz; its exit, or the timeout, ends the run."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"bench: ontime serve exited with {process.returncode}; its log is in bench/out/")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{base_url}/readyz", timeout=1).status_code == 200:
+                return
+        time.sleep(0.2)
+    raise SystemExit(f"bench: ontime serve was not ready within {timeout:.0f} s; its log is in bench/out/")

@@ -116,9 +116,9 @@ async def _handle(hub: Hub, subscriber: Subscriber, text: str) -> None:
                 except TooManySubscriptions as exc:
                     _error(subscriber, str(exc), "$.shipments")
                     return
-            # resuming from here misses nothing: what came before it predates
-            # this subscription, or was sent on it already
-            resume_from = subscriber.high_water if since is not None else max(subscriber.high_water, hub.position)
+            # resuming from here misses nothing: what came before it was asked
+            # not to be sent (before `since`), predates this subscription, or was sent
+            resume_from = max(subscriber.high_water, since if since is not None else hub.position)
             subscriber.send_now(
                 protocol.encode(
                     protocol.Subscribed(shipments=shipments, account_id=account_id, seq=resume_from)

@@ -309,3 +309,18 @@ async def test_revoking_a_key_closes_its_open_sockets_on_every_process(two_serve
         with pytest.raises(websockets.ConnectionClosed) as closed:
             await asyncio.wait_for(live.ws.recv(), 3)
         assert closed.value.rcvd.code == 4403
+
+
+async def test_subscribed_answers_a_seq_to_resume_from_even_when_nothing_was_replayed(two_servers: list[Server]):
+    a, _ = two_servers
+    _, customer, secret = await new_customer(a)
+    shipment = await new_shipment(customer)
+    await post_event(customer, shipment, 1)
+    live = await Live.open(a, secret)
+    try:
+        latest = (await customer.get("/v1/changes")).json()["next_after"]
+        # asked from the latest seq: nothing to replay, and resuming there again is right
+        assert (await live.subscribe("all", since=latest))["seq"] == latest
+    finally:
+        await live.close()
+        await customer.aclose()

@@ -14,22 +14,22 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 
 from api import wire
-from api.auth import KeyCache
-from api.database import create_pool
-from api.errors import exception_handlers, refuse_nul
-from api.http.admin import AdminController
-from api.http.changes import ChangeController
-from api.http.reports import ReportController
-from api.http.health import REQUESTS, healthz, metrics, readyz
-from api.http.shipments import EventBatchController, ShipmentController
-from api.listener import Listener
+from api.shell.auth import KeyCache
+from api.shell.database import create_pool
+from api.shell.errors import exception_handlers, refuse_nul
+from api.admin.routes import AdminController
+from api.changes.routes import ChangeController
+from api.lateness.routes import ReportController
+from api.shell.health import REQUESTS, healthz, metrics, readyz
+from api.shipments.routes import EventBatchController, ShipmentController
+from api.live.listener import Listener
 from api.live.endpoint import live
 from api.live.hub import Hub
-from api.settings import Settings
-from api.store import changes as change_log
-from api.store import keys
-from api.tasks import cancel_and_wait
-from api.workers import deadlines
+from api.shell.settings import Settings
+from api.changes import log as change_log
+from api.shell import keys
+from api.shell.tasks import cancel_and_wait
+from api.lateness import sweep as deadlines
 
 
 def create_app(

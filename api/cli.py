@@ -8,14 +8,14 @@ import signal
 import sys
 from pathlib import Path
 
-from api.settings import Settings
+from api.shell.settings import Settings
 
 
 def _migrate_and_bootstrap(settings: Settings, database_url: str) -> None:
     import asyncpg
 
-    from api.migrate import MigrationError, apply_migrations
-    from api.store import keys
+    from api.shell.migrate import MigrationError, apply_migrations
+    from api.shell import keys
 
     async def run() -> str | None:
         conn = await asyncpg.connect(database_url)
@@ -44,7 +44,7 @@ def serve(args: argparse.Namespace) -> None:
     import uvicorn
 
     from api.app import create_app
-    from api.database import resolve_database_url
+    from api.shell.database import resolve_database_url
 
     settings = Settings.from_env()
     database_url = resolve_database_url(settings)
@@ -73,7 +73,7 @@ def serve(args: argparse.Namespace) -> None:
 
 
 def migrate(_args: argparse.Namespace) -> None:
-    from api.database import resolve_database_url
+    from api.shell.database import resolve_database_url
 
     settings = Settings.from_env()
     _migrate_and_bootstrap(settings, resolve_database_url(settings))
@@ -83,11 +83,11 @@ def report(args: argparse.Namespace) -> None:
     """The monthly on-time report as a table in the terminal."""
     import asyncpg
 
-    from api.database import resolve_database_url
-    from api.http.reports import parse_month
-    from api.errors import Problem
-    from api.store import reports
-    from api.tracking import utcnow
+    from api.shell.database import resolve_database_url
+    from api.lateness.routes import parse_month
+    from api.shell.errors import Problem
+    from api.lateness import store as reports
+    from api.shell.clock import utcnow
 
     try:
         month = parse_month(args.month)

@@ -37,11 +37,11 @@ import asyncpg
 import httpx
 import msgspec
 
-from api.database import start_embedded_postgres
+from api.shell.database import start_embedded_postgres
 from bench.support import execute as execute_on
-from api.ids import new_id
-from api.migrate import apply_migrations
-from api.settings import MIGRATIONS_DIR
+from api.shell.ids import new_id
+from api.shell.migrate import apply_migrations
+from api.shell.settings import MIGRATIONS_DIR
 from bench.wrk import Load, run_wrk
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -2,7 +2,7 @@
 
 Three measures, each beside a floor measured in the same run:
 
-1. The deadline sweep, called in this process (`api.workers.deadlines.sweep`,
+1. The deadline sweep, called in this process (`api.lateness.sweep.sweep`,
    a pool of its own) on --rows/10 and then --rows open shipments with the same
    --due of them past their promise: time per due shipment at each size, and
    their ratio. Floor: one raw SQL statement a batch, in a transaction, that
@@ -16,7 +16,7 @@ Three measures, each beside a floor measured in the same run:
    promised_by; per record: late_deliveries.detected_at - promised_by (the
    sweep's `now`); per shipment, the difference of the two.
 3. The on-time report for a month of --rows shipments due in it (2 x --rows in
-   the table): `api.store.reports.on_time_report` by carrier, lane and account,
+   the table): `api.lateness.store.on_time_report` by carrier, lane and account,
    in this process and over HTTP; floor: `select count(*), avg(...)` over the
    month's promised_by range.
 
@@ -47,9 +47,9 @@ from typing import TypeVar
 import asyncpg
 import httpx
 
-from api.database import create_pool
-from api.store import reports
-from api.workers import deadlines
+from api.shell.database import create_pool
+from api.lateness import store as reports
+from api.lateness import sweep as deadlines
 from bench import lateness_client, lateness_data
 from bench.support import fresh_database, free_port, say, wait_until_ready
 

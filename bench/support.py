@@ -18,9 +18,9 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import httpx
 
-from api.database import start_embedded_postgres
-from api.migrate import apply_migrations
-from api.settings import MIGRATIONS_DIR
+from api.shell.database import start_embedded_postgres
+from api.shell.migrate import apply_migrations
+from api.shell.settings import MIGRATIONS_DIR
 
 
 def say(line: str) -> None:

@@ -19,9 +19,9 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
-from api.database import create_pool, start_embedded_postgres
-from api.migrate import apply_migrations
-from api.settings import MIGRATIONS_DIR
+from api.shell.database import create_pool, start_embedded_postgres
+from api.shell.migrate import apply_migrations
+from api.shell.settings import MIGRATIONS_DIR
 
 # its INFO lines (every pg_ctl call, at exit too) drown pytest's summary
 logging.getLogger("embedded_postgres").setLevel(logging.WARNING)

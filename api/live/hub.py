@@ -22,10 +22,10 @@ from collections.abc import Iterable
 
 import asyncpg
 
-from api.auth import Principal
+from api.shell.auth import Principal
 from api.live import protocol
-from api.store import changes as change_log
-from api.tasks import cancel_and_wait
+from api.changes import log as change_log
+from api.shell.tasks import cancel_and_wait
 
 log = logging.getLogger("ontime.live")
 

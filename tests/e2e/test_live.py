@@ -14,7 +14,7 @@ import httpx
 import pytest
 import websockets
 
-from api.listener import APPLICATION_NAME
+from api.live.listener import APPLICATION_NAME
 from tests.e2e.conftest import Server, StartServers
 
 CHANGE_TYPES = {"event", "promise_revised", "late", "at_risk"}

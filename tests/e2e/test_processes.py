@@ -15,8 +15,8 @@ from pathlib import Path
 import asyncpg
 import httpx
 
-from api.migrate import read_migrations
-from api.settings import MIGRATIONS_DIR
+from api.shell.migrate import read_migrations
+from api.shell.settings import MIGRATIONS_DIR
 from tests.e2e.conftest import RunOntime, Server, StartServers, embedded_postgres_pid
 
 MIGRATIONS = [m.name for m in read_migrations(MIGRATIONS_DIR)]

@@ -12,8 +12,8 @@ import msgspec
 import pytest
 
 from api.app import create_app
-from api.settings import Settings
-from api.store import keys
+from api.shell.settings import Settings
+from api.shell import keys
 
 ADMIN_SECRET = "test-admin-secret-0123456789"
 

@@ -28,11 +28,12 @@ import asyncpg
 import msgspec
 import pytest
 
-from api import tracking
-from api.auth import Principal
-from api.database import create_pool
-from api.store import changes as change_log
-from api.store import keys
+from api.shipments import service as tracking
+from api.shell.clock import utcnow
+from api.shell.auth import Principal
+from api.shell.database import create_pool
+from api.changes import log as change_log
+from api.shell import keys
 from domain.shipment import CreateShipment, RecordCarrierEvent, RecordEvent
 
 READ_AFTER = "select seq from changes where seq > $1 order by seq"

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from api.workers import deadlines
+from api.lateness import sweep as deadlines
 from tests.integration.conftest import Api, shipment_body
 
 

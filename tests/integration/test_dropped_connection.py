@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from api import database
+from api.shell import database
 from tests.integration.conftest import Api, shipment_body
 
 KILL_OTHERS = """
@@ -60,7 +60,7 @@ async def test_an_event_that_waited_for_the_row_lock_sees_the_lateness_record_ma
     import asyncio
     from datetime import UTC, datetime, timedelta
 
-    from api.workers import deadlines
+    from api.lateness import sweep as deadlines
 
     _, customer = await api.customer()
     past = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
@@ -92,15 +92,16 @@ async def test_an_event_that_waited_for_the_row_lock_sees_the_lateness_record_ma
 
 async def deadlines_lock_free(conn: asyncpg.Connection, shipment_id: str) -> list[str]:
     """Record the broken promise on an already locked row, in the caller's transaction."""
-    from api import tracking
-    from api.store import changes as change_log
-    from api.store import shipments as store
+    from api.shipments import service as tracking
+    from api.shell.clock import utcnow
+    from api.changes import log as change_log
+    from api.shipments import store
 
     shipment = store.shipment_from_row(await conn.fetchrow(store.GET, shipment_id))
-    now = tracking.utcnow()
+    now = utcnow()
     assert shipment.break_promise(now)
     await store.save(conn, [shipment], {shipment.id: None})
-    await change_log.append(conn, tracking.drain_changes(shipment, now))
+    await change_log.append(conn, change_log.drain_changes(shipment, now))
     return [shipment.id]
 
 

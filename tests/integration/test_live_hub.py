@@ -6,10 +6,10 @@ import asyncio
 
 import asyncpg
 
-from api.auth import Principal
+from api.shell.auth import Principal
 from api.live import protocol
 from api.live.hub import Hub
-from api.store import changes as change_log
+from api.changes import log as change_log
 
 SUPPORT = Principal(key_id="key_1", role="support", account_id=None, carrier=None)
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from api.migrate import MigrationError, apply_migrations, read_migrations
-from api.settings import MIGRATIONS_DIR
+from api.shell.migrate import MigrationError, apply_migrations, read_migrations
+from api.shell.settings import MIGRATIONS_DIR
 
 CREATE_CARRIERS = "CREATE TABLE carriers (id int PRIMARY KEY);"
 ADD_CARRIER_NAME = "ALTER TABLE carriers ADD COLUMN name text NOT NULL DEFAULT '';"

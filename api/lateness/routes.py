@@ -9,11 +9,11 @@ import msgspec
 from litestar import Controller, Request, Response, get
 from litestar.params import FromQuery, QueryParameter
 
-from api import tracking
-from api.auth import authenticate
-from api.errors import FieldError, invalid, not_found
-from api.http.shipments import aware, cursor_for, cursor_id, json_response
-from api.store import reports
+from api.shell.clock import utcnow
+from api.shell.auth import authenticate
+from api.shell.errors import FieldError, invalid, not_found
+from api.shell.responses import aware, cursor_for, cursor_id, json_response
+from api.lateness import store as reports
 
 _encode = msgspec.json.Encoder().encode
 
@@ -83,7 +83,7 @@ class ReportController(Controller):
             request.app.state.pool,
             parse_month(month),
             group_by,
-            tracking.utcnow(),
+            utcnow(),
             account_id=principal.account_scope or account_id,
             carrier=None if carrier is None else carrier.lower(),
         )

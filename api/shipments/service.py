@@ -9,13 +9,15 @@ from datetime import UTC, datetime
 import asyncpg
 import msgspec
 
-from api import database, wire
-from api.auth import Principal
-from api.errors import FieldError, Problem, invalid, not_found
-from api.ids import new_id
-from api.store import changes as change_log
-from api.store import keys
-from api.store import shipments as store
+from api import wire
+from api.shell import database
+from api.shell.auth import Principal
+from api.shell.errors import FieldError, Problem, invalid, not_found
+from api.shell.clock import utcnow
+from api.shell.ids import new_id
+from api.changes import log as change_log
+from api.shell import keys
+from api.shipments import store
 from domain.shipment import (
     CreateShipment,
     LateDelivery,
@@ -28,10 +30,6 @@ from domain.shipment import (
 )
 
 _encode = msgspec.json.Encoder().encode
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 # -- shipments -----------------------------------------------------------------
@@ -132,16 +130,6 @@ def may_write_events(principal: Principal, shipment: Shipment) -> bool:
     return False
 
 
-def drain_changes(shipment: Shipment, now: datetime) -> list[change_log.NewChange]:
-    """Encode what the domain says happened, each with the shipment as it stands now."""
-    drained = []
-    for change in shipment.changes:
-        kind, body = wire.change_kind_and_body(shipment, change, now)
-        drained.append(change_log.NewChange(shipment.account_id, shipment.id, kind, body))
-    shipment.changes.clear()
-    return drained
-
-
 # -- events --------------------------------------------------------------------
 
 
@@ -182,7 +170,7 @@ async def _apply(
             continue
         seen.add((shipment_id, event.key))
         shipment.record(event, now)
-        appended.extend(drain_changes(shipment, now))
+        appended.extend(change_log.drain_changes(shipment, now))
         new_events.append((shipment_id, event))
         touched[shipment_id] = shipment
         results[index] = ItemResult(index=index, outcome="accepted", shipment_id=shipment_id, event_id=event.event_id)
@@ -283,7 +271,7 @@ async def revise_promise(
             revision.revised_at,
             principal.key_id,
         )
-        appended = drain_changes(shipment, now)
+        appended = change_log.drain_changes(shipment, now)
         await store.save(conn, [shipment], late_before)
         await change_log.append(conn, appended)
     return shipment

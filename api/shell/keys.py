@@ -7,7 +7,7 @@ import secrets
 
 import asyncpg
 
-from api.ids import new_id
+from api.shell.ids import new_id
 
 
 def new_secret() -> str:

@@ -11,12 +11,15 @@ import msgspec
 from litestar import Controller, Request, Response, get, post, put
 from litestar.params import FromPath, FromQuery, QueryParameter
 
-from api import tracking, wire
-from api.auth import Principal, authenticate
-from api.errors import FieldError, Problem, decode, invalid, not_found
-from api.http.health import EVENTS
-from api.http.openapi import documented_body
-from api.store import shipments as store
+from api import wire
+from api.shipments import service
+from api.shell.clock import utcnow
+from api.shell.auth import Principal, authenticate
+from api.shell.responses import aware, cursor_for, cursor_id, json_response
+from api.shell.errors import FieldError, Problem, decode, invalid, not_found
+from api.shell.health import EVENTS
+from api.shell.openapi import documented_body
+from api.shipments import store
 from domain.shipment import (
     CreateShipment,
     PromiseRevision,
@@ -29,13 +32,8 @@ from domain.shipment import (
 from domain.errors import InvalidField
 from domain.status import TERMINAL, Status
 
-JSON = "application/json"
 _encode = msgspec.json.Encoder().encode
 _TERMINAL = [s.value for s in TERMINAL]
-
-
-def json_response(body: bytes, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(content=body, status_code=status, media_type=JSON, headers=headers)
 
 
 def etag_of(shipment: Shipment, now: datetime) -> str:
@@ -62,33 +60,6 @@ async def readable_shipment(request: Request, principal: Principal, shipment_id:
     return shipment
 
 
-_ID = re.compile(r"^[a-z]+_[0-9a-z]{26}$")
-
-
-def cursor_id(cursor: str) -> str:
-    """The id a cursor stands for; a cursor this API did not give out is a 400."""
-    try:
-        last_id = base64.urlsafe_b64decode(cursor.encode() + b"==").decode()
-    except ValueError:
-        last_id = ""
-    if not _ID.match(last_id):
-        raise invalid([FieldError("query.cursor", "not a cursor this API gave out")], "invalid query parameter")
-    return last_id
-
-
-def cursor_for(last_id: str) -> str:
-    return base64.urlsafe_b64encode(last_id.encode()).decode().rstrip("=")
-
-
-def aware(name: str, value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:
-        raise invalid([FieldError(f"query.{name}", "timestamp needs an offset (RFC 3339)")], "invalid query parameter")
-    try:
-        return utc(value, name)
-    except InvalidField as exc:
-        raise invalid([FieldError(f"query.{name}", exc.message)], "invalid query parameter") from None
-
-
 class ShipmentPage(msgspec.Struct):
     items: list[wire.ShipmentOut]
     next_cursor: str | None
@@ -99,7 +70,7 @@ class Timeline(msgspec.Struct):
 
 
 class EventsAnswer(msgspec.Struct, kw_only=True):
-    results: list[tracking.ItemResult]
+    results: list[service.ItemResult]
     accepted: int
     duplicate: int
     rejected: int
@@ -130,7 +101,7 @@ class ShipmentController(Controller):
         key = request.headers.get("idempotency-key")
         if key is not None and not (1 <= len(key) <= 200):
             raise invalid([FieldError("header.Idempotency-Key", "must be 1 to 200 characters")])
-        status, answer, shipment_id = await tracking.create_shipment(
+        status, answer, shipment_id = await service.create_shipment(
             request.app.state.pool, principal, command, key, body
         )
         return json_response(answer, status, {"Location": f"/v1/shipments/{shipment_id}"})
@@ -139,7 +110,7 @@ class ShipmentController(Controller):
     async def get_shipment(self, request: Request, shipment_id: FromPath[str]) -> Response[wire.ShipmentOut]:
         principal = await authenticate(request)
         shipment = await readable_shipment(request, principal, shipment_id)
-        now = tracking.utcnow()
+        now = utcnow()
         etag = etag_of(shipment, now)
         if request.headers.get("if-none-match") == etag:
             return Response(content=b"", status_code=304, headers={"ETag": etag})
@@ -166,7 +137,7 @@ class ShipmentController(Controller):
         principal = await authenticate(request)
         if not principal.reads_shipments:
             raise not_found("endpoint")
-        now = tracking.utcnow()
+        now = utcnow()
         where, args = [], []
 
         def param(value: object) -> str:
@@ -238,7 +209,7 @@ class ShipmentController(Controller):
         principal = await authenticate(request)
         body = await request.body()
         commands = decode_events(body)
-        result, shipment = await tracking.record_events(
+        result, shipment = await service.record_events(
             request.app.state.pool, principal, shipment_id, commands
         )
         count_events(result)
@@ -248,7 +219,7 @@ class ShipmentController(Controller):
             duplicate=result.duplicate,
             rejected=result.rejected,
             shipment=(
-                wire.shipment_out(shipment, tracking.utcnow(), with_recipient=True)
+                wire.shipment_out(shipment, utcnow(), with_recipient=True)
                 if principal.reads_shipments
                 else msgspec.UNSET
             ),
@@ -263,8 +234,8 @@ class ShipmentController(Controller):
     async def revise_promise(self, request: Request, shipment_id: FromPath[str]) -> Response[wire.ShipmentOut]:
         principal = await authenticate(request)
         command = decode(await request.body(), RevisePromise)
-        shipment = await tracking.revise_promise(request.app.state.pool, principal, shipment_id, command)
-        out = wire.shipment_out(shipment, tracking.utcnow(), with_recipient=principal.reads_shipments)
+        shipment = await service.revise_promise(request.app.state.pool, principal, shipment_id, command)
+        out = wire.shipment_out(shipment, utcnow(), with_recipient=principal.reads_shipments)
         return json_response(_encode(out))
 
     @get("/{shipment_id:str}/promise", summary="The promise in force and its revisions, oldest first")
@@ -283,7 +254,7 @@ class ShipmentController(Controller):
 MAX_EVENTS = 1000
 
 
-def count_events(result: tracking.BatchResult) -> None:
+def count_events(result: service.BatchResult) -> None:
     for outcome in ("accepted", "duplicate", "rejected"):
         if count := getattr(result, outcome):
             EVENTS.labels(outcome).inc(count)
@@ -318,13 +289,13 @@ class EventBatchController(Controller):
         summary="A batch of events addressed by carrier and tracking number",
         operation_class=documented_body(list[RecordCarrierEvent], "up to 1000 events; each is accepted, duplicate or rejected"),
     )
-    async def post_event_batch(self, request: Request) -> Response[tracking.BatchResult]:
+    async def post_event_batch(self, request: Request) -> Response[service.BatchResult]:
         principal = await authenticate(request)
         if principal.role not in ("carrier", "customer", "admin"):
             raise not_found("endpoint")
         items = decode_list(await request.body())
         commands = [_decode_item(i, item) for i, item in enumerate(items)]
-        result = await tracking.record_carrier_events(request.app.state.pool, principal, commands)
+        result = await service.record_carrier_events(request.app.state.pool, principal, commands)
         count_events(result)
         return json_response(_encode(result))
 

@@ -17,9 +17,10 @@ from datetime import datetime
 
 import asyncpg
 
-from api import database, tracking
-from api.store import changes as change_log
-from api.store import shipments as store
+from api.shell import database
+from api.shell.clock import utcnow
+from api.changes import log as change_log
+from api.shipments import store
 
 log = logging.getLogger("ontime.deadlines")
 
@@ -45,7 +46,7 @@ async def sweep_once(pool: asyncpg.Pool, now: datetime, batch: int = BATCH) -> i
         for shipment in shipments:
             if shipment.break_promise(now):
                 broken.append(shipment)
-                appended.extend(tracking.drain_changes(shipment, now))
+                appended.extend(change_log.drain_changes(shipment, now))
         await store.save(conn, broken, {s.id: None for s in broken})
         await change_log.append(conn, appended)
     return len(broken)
@@ -61,7 +62,7 @@ async def sweep(pool: asyncpg.Pool, now: datetime, batch: int = BATCH) -> int:
             return total
 
 
-async def run(pool: asyncpg.Pool, interval: float, clock: Callable[[], datetime] = tracking.utcnow) -> None:
+async def run(pool: asyncpg.Pool, interval: float, clock: Callable[[], datetime] = utcnow) -> None:
     """Sweep every `interval` seconds. Each batch reads the clock afresh (a
     backlog also takes in what fell due meanwhile), and a long sweep shortens
     the pause after it rather than adding to it."""

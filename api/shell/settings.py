@@ -7,7 +7,7 @@ from pathlib import Path
 
 import msgspec
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
 
 def _default_data_dir() -> str:

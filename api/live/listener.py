@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 
 import asyncpg
 
-from api.tasks import cancel_and_wait
+from api.shell.tasks import cancel_and_wait
 
 log = logging.getLogger("ontime.listener")
 

@@ -112,7 +112,18 @@ def report(args: argparse.Namespace) -> None:
 
 
 def format_report(report) -> str:
-    headers = [report.group_by, "due", "on time", "late", "open", "closed", "on-time %", "mean delay", "p90 delay", "top reasons"]
+    headers = [
+        report.group_by,
+        "due",
+        "on time",
+        "late",
+        "open",
+        "closed",
+        "on-time %",
+        "mean delay",
+        "p90 delay",
+        "top reasons",
+    ]
 
     def hours(seconds: float | None) -> str:
         return "-" if seconds is None else f"{seconds / 3600:.1f} h"
@@ -120,8 +131,18 @@ def format_report(report) -> str:
     def line(row, name: str) -> list[str]:
         rate = "-" if row.on_time_rate is None else f"{100 * row.on_time_rate:.1f}"
         reasons = ", ".join(f"{r.reason} {r.count}" for r in row.top_reasons) or "-"
-        return [name, str(row.due), str(row.on_time), str(row.late), str(row.open), str(row.closed_undelivered),
-                rate, hours(row.mean_delay_seconds), hours(row.p90_delay_seconds), reasons]
+        return [
+            name,
+            str(row.due),
+            str(row.on_time),
+            str(row.late),
+            str(row.open),
+            str(row.closed_undelivered),
+            rate,
+            hours(row.mean_delay_seconds),
+            hours(row.p90_delay_seconds),
+            reasons,
+        ]
 
     table = [headers] + [line(row, row.group or "?") for row in report.rows] + [line(report.total, "all")]
     widths = [max(len(r[i]) for r in table) for i in range(len(headers))]

@@ -167,13 +167,9 @@ def change_kind_and_body(shipment: Shipment, change: Change, now: datetime) -> t
         case EventRecorded(event=event):
             return "event", _encode(EventChange(shipment=after, event=event_out(event, now)))
         case PromiseRevised(revision=revision):
-            return "promise_revised", _encode(
-                PromiseRevisedChange(shipment=after, promise=revision)
-            )
+            return "promise_revised", _encode(PromiseRevisedChange(shipment=after, promise=revision))
         case DeliveredLate(late_delivery=record) | PromiseBroken(late_delivery=record):
-            return "late", _encode(
-                LateChange(shipment=after, late_delivery=late_delivery_out(shipment.id, record))
-            )
+            return "late", _encode(LateChange(shipment=after, late_delivery=late_delivery_out(shipment.id, record)))
         case RiskChanged():
             return "at_risk", _encode(AtRiskChange(shipment=after))
     raise TypeError(f"unknown change {change!r}")

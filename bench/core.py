@@ -454,9 +454,7 @@ async def expect_status(
 # -- polling -------------------------------------------------------------------
 
 
-async def poll(
-    label: str, server: Server, fixture: Fixture, etag: str | None, settings: LoadSettings
-) -> Measured:
+async def poll(label: str, server: Server, fixture: Fixture, etag: str | None, settings: LoadSettings) -> Measured:
     path = f"/v1/shipments/{fixture.shipment_id}"
     args = [fixture.customer_key] + ([etag] if etag else [])
     headers = bearer(fixture.customer_key) | ({"If-None-Match": etag} if etag else {})
@@ -464,9 +462,7 @@ async def poll(
     return await warm_then_measure(label, server, path, "poll", lambda _tag: args, settings)
 
 
-async def compare_polling(
-    ontime: Server, floor: Server, fixture: Fixture, settings: LoadSettings
-) -> list[Comparison]:
+async def compare_polling(ontime: Server, floor: Server, fixture: Fixture, settings: LoadSettings) -> list[Comparison]:
     floor_load = Figure.of(await poll("polling floor", floor, fixture, None, settings))
     plain = Figure.of(await poll("polling ontime", ontime, fixture, None, settings))
     conditional = Figure.of(await poll("polling ontime 304", ontime, fixture, fixture.etag, settings))

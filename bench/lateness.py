@@ -90,7 +90,6 @@ where s.id = u.id
 """
 
 
-
 def median(values: list[float]) -> float:
     return statistics.median(values)
 
@@ -165,8 +164,11 @@ async def explain_due(conn: asyncpg.Connection) -> dict[str, list[str]]:
 def plan_summary(plan: list[str]) -> list[str]:
     """The plan's nodes and its execution time, without the detail lines."""
     kept = [line for line in plan if line.lstrip().startswith("->") or not line.startswith(" ")]
-    return [re.sub(r" \(actual time=[\d.]+\.\.([\d.]+) rows=([\d.]+) loops=(\d+)\)", r" (\1 ms, \2 rows)", line)
-            for line in kept if not line.startswith(("Planning", "Buffers"))]
+    return [
+        re.sub(r" \(actual time=[\d.]+\.\.([\d.]+) rows=([\d.]+) loops=(\d+)\)", r" (\1 ms, \2 rows)", line)
+        for line in kept
+        if not line.startswith(("Planning", "Buffers"))
+    ]
 
 
 def plan_headline(plan: list[str]) -> str:
@@ -176,7 +178,7 @@ def plan_headline(plan: list[str]) -> str:
         if "Scan " in line:
             name = re.sub(r"^[\s>-]+| \(.*", "", line)
             rows = re.search(r"rows=([\d.]+)", line)
-            removed = next((l.split(":")[1].strip() for l in plan[n + 1:n + 6] if "Rows Removed by Filter" in l), "0")
+            removed = next((l.split(":")[1].strip() for l in plan[n + 1 : n + 6] if "Rows Removed by Filter" in l), "0")
             parts.append(f"{name} ({rows[1]} rows, {removed} filtered out)" if rows else f"{name} (never executed)")
     execution = next((line for line in plan if line.startswith("Execution Time")), "")
     return "; ".join(parts) + f"; {execution.lower()}"
@@ -193,8 +195,10 @@ async def measure_sweep(conn: asyncpg.Connection, pool: asyncpg.Pool, rows: int,
             await lateness_data.reset_sweep(conn)
             recorded, wall, cpu = await timed(run(pool, datetime.now(UTC)))
             figures[name].append({"seconds": wall, "cpu_seconds": cpu, "recorded": recorded})
-            say(f"    round {round_ + 1}: {name} {recorded:,} in {wall:.2f} s ({wall / due * 1e6:.0f} µs each,"
-                f" this process's CPU {cpu / wall:.0%})")
+            say(
+                f"    round {round_ + 1}: {name} {recorded:,} in {wall:.2f} s ({wall / due * 1e6:.0f} µs each,"
+                f" this process's CPU {cpu / wall:.0%})"
+            )
     result = {"rows": rows, "due": due, "plans": plans}
     for name, runs in figures.items():
         result[name] = {
@@ -240,7 +244,9 @@ def ontime_servers(database_url: str, admin_key: str, count: int) -> Iterator[li
             with (OUT_DIR / f"lateness-serve-{n + 1}.log").open("wb") as log:
                 process = subprocess.Popen(
                     [sys.executable, "-m", "api.cli", "serve", "--port", str(port), "--log-level", "warning"],
-                    env=env, stdout=log, stderr=subprocess.STDOUT,
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
                 )
             started.append((process, f"http://127.0.0.1:{port}"))
         for process, base_url in started:
@@ -258,8 +264,12 @@ def ontime_servers(database_url: str, admin_key: str, count: int) -> Iterator[li
 
 
 def support_key(base_url: str, admin_key: str) -> str:
-    response = httpx.post(f"{base_url}/v1/keys", json={"role": "support", "name": "bench lateness"},
-                          headers={"Authorization": f"Bearer {admin_key}"}, timeout=30)
+    response = httpx.post(
+        f"{base_url}/v1/keys",
+        json={"role": "support", "name": "bench lateness"},
+        headers={"Authorization": f"Bearer {admin_key}"},
+        timeout=30,
+    )
     response.raise_for_status()
     return response.json()["secret"]
 
@@ -327,16 +337,22 @@ def measure_push(url: str, admin_key: str, token: str, processes: int, ids: list
     connections = []
     for late in receipts.late:
         delays = [delay for shipment_id, delay in late if shipment_id in ours]
-        connections.append({
-            "received": len(delays),
-            "within_aim": sum(1 for d in delays if d <= PUSH_AIM),
-            **percentiles(delays),
-        })
+        connections.append(
+            {
+                "received": len(delays),
+                "within_aim": sum(1 for d in delays if d <= PUSH_AIM),
+                **percentiles(delays),
+            }
+        )
     pooled = [delay for late in receipts.late for shipment_id, delay in late if shipment_id in ours]
     detected = asyncio.run(_lateness_records(url, ids))
     # what came after the sweep's `now`: the rest of its batches, the commit, the hub, the socket
-    after_detection = [delay - detected[shipment_id] for late in receipts.late for shipment_id, delay in late
-                       if shipment_id in detected]
+    after_detection = [
+        delay - detected[shipment_id]
+        for late in receipts.late
+        for shipment_id, delay in late
+        if shipment_id in detected
+    ]
     result = {
         "processes": processes,
         "due": due,
@@ -351,9 +367,11 @@ def measure_push(url: str, admin_key: str, token: str, processes: int, ids: list
         "closes": receipts.closes,
     }
     push, detect = result["push"], result["detect"]
-    say(f"    {result['within_aim']:,}/{due:,} pushed within {PUSH_AIM:.0f} s on every connection;"
+    say(
+        f"    {result['within_aim']:,}/{due:,} pushed within {PUSH_AIM:.0f} s on every connection;"
         f" push p99 {_s(push['p99'])}, max {_s(push['max'])}; detected p99 {_s(detect['p99'])};"
-        f" servers' CPU {server_cpu:.1f} s")
+        f" servers' CPU {server_cpu:.1f} s"
+    )
     return result
 
 
@@ -404,7 +422,11 @@ def measure_report_over_http(url: str, admin_key: str, results: dict) -> None:
                     response = http.get("/v1/reports/on-time", params={"month": results["month"], "group_by": group_by})
                     runs.append(time.perf_counter() - started)
                     statuses.add(response.status_code)
-                results[group_by] |= {"http_seconds": median(runs), "http_runs": runs, "http_statuses": sorted(statuses)}
+                results[group_by] |= {
+                    "http_seconds": median(runs),
+                    "http_runs": runs,
+                    "http_statuses": sorted(statuses),
+                }
                 say(f"    GET /v1/reports/on-time by {group_by}: {median(runs):.2f} s (HTTP {sorted(statuses)})")
 
 
@@ -413,7 +435,9 @@ def measure_report_over_http(url: str, admin_key: str, results: dict) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.lateness", description=__doc__.split("\n")[0])
-    parser.add_argument("--rows", type=int, default=1_000_000, help="open shipments, and the report month's (default 1,000,000)")
+    parser.add_argument(
+        "--rows", type=int, default=1_000_000, help="open shipments, and the report month's (default 1,000,000)"
+    )
     parser.add_argument("--due", type=int, default=10_000, help="promises falling due at once (default 10,000)")
     args = parser.parse_args()
     OUT_DIR.mkdir(exist_ok=True)
@@ -454,8 +478,14 @@ def print_table(results: dict) -> None:
         a, b = small[name]["us_per_due"], large[name]["us_per_due"]
         print(line.format(label, f"{a:,.0f}", f"{b:,.0f}", f"{b / a:.2f}x"))
     print(line.format("sweep / floor", f"{small['sweep_to_floor']:.1f}x", f"{large['sweep_to_floor']:.1f}x", ""))
-    print(line.format("bench process CPU share of sweep()", f"{small['sweep']['bench_cpu_share']:.0%}",
-                      f"{large['sweep']['bench_cpu_share']:.0%}", ""))
+    print(
+        line.format(
+            "bench process CPU share of sweep()",
+            f"{small['sweep']['bench_cpu_share']:.0%}",
+            f"{large['sweep']['bench_cpu_share']:.0%}",
+            "",
+        )
+    )
     print(f"  aim: large/small < 1.5x. DUE query, first batch of {deadlines.BATCH:,} at {rows:,} rows:")
     for name, plan in large["plans"].items():
         print(f"    {name} plan:")
@@ -467,33 +497,64 @@ def print_table(results: dict) -> None:
     line = "  {:<44} {:>22} {:>22}"
     push = results["push"]
     print(line.format("", *(f"{p} process{'es' if p != '1' else ''}" for p in push)))
-    print(line.format(f"late messages within {PUSH_AIM:.0f} s (every connection)",
-                      *(f"{r['within_aim']:,}/{r['due']:,}" for r in push.values())))
-    print(line.format("receipt - promised_by p50 / p99 / max",
-                      *(" / ".join(_s(r["push"][k]).removesuffix(" s") for k in ("p50", "p99", "max")) + " s"
-                        for r in push.values())))
-    print(line.format("detected_at - promised_by p50 / p99 / max",
-                      *(" / ".join(_s(r["detect"][k]).removesuffix(" s") for k in ("p50", "p99", "max")) + " s"
-                        for r in push.values())))
-    print(line.format("receipt - detected_at p50 / p99 / max",
-                      *(" / ".join(_s(r["after_detection"][k]).removesuffix(" s") for k in ("p50", "p99", "max")) + " s"
-                        for r in push.values())))
-    print(line.format("recorded / received (worst connection)",
-                      *(f"{r['recorded']:,} / {r['received']:,}" for r in push.values())))
+    print(
+        line.format(
+            f"late messages within {PUSH_AIM:.0f} s (every connection)",
+            *(f"{r['within_aim']:,}/{r['due']:,}" for r in push.values()),
+        )
+    )
+    print(
+        line.format(
+            "receipt - promised_by p50 / p99 / max",
+            *(
+                " / ".join(_s(r["push"][k]).removesuffix(" s") for k in ("p50", "p99", "max")) + " s"
+                for r in push.values()
+            ),
+        )
+    )
+    print(
+        line.format(
+            "detected_at - promised_by p50 / p99 / max",
+            *(
+                " / ".join(_s(r["detect"][k]).removesuffix(" s") for k in ("p50", "p99", "max")) + " s"
+                for r in push.values()
+            ),
+        )
+    )
+    print(
+        line.format(
+            "receipt - detected_at p50 / p99 / max",
+            *(
+                " / ".join(_s(r["after_detection"][k]).removesuffix(" s") for k in ("p50", "p99", "max")) + " s"
+                for r in push.values()
+            ),
+        )
+    )
+    print(
+        line.format(
+            "recorded / received (worst connection)", *(f"{r['recorded']:,} / {r['received']:,}" for r in push.values())
+        )
+    )
     print(line.format("servers' CPU seconds", *(f"{r['server_cpu_seconds']:.1f}" for r in push.values())))
     print(line.format("connections closed", *(str(r["closes"] or "none") for r in push.values())))
 
     report = results["report"]
     print()
-    print(f"(3) on-time report, {report['month']}: {rows:,} due, {report['shipments_in_table']:,} in the table"
-          f" (median of {results['rounds']})")
+    print(
+        f"(3) on-time report, {report['month']}: {rows:,} due, {report['shipments_in_table']:,} in the table"
+        f" (median of {results['rounds']})"
+    )
     line = "  {:<34} {:>10} {:>10} {:>10}"
     print(line.format("", "carrier", "lane", "account"))
     floor = report["floor_seconds"]
     for key, label in (("in_process_seconds", "on_time_report()"), ("http_seconds", "GET /v1/reports/on-time")):
         print(line.format(label, *(f"{report[g][key]:.2f} s" for g in ("carrier", "lane", "account"))))
-    print(line.format("on_time_report() / floor", *(f"{report[g]['in_process_seconds'] / floor:.1f}x"
-                                                    for g in ("carrier", "lane", "account"))))
+    print(
+        line.format(
+            "on_time_report() / floor",
+            *(f"{report[g]['in_process_seconds'] / floor:.1f}x" for g in ("carrier", "lane", "account")),
+        )
+    )
     print(f"  floor (select count(*), avg(...) over the month's promised_by): {floor:.2f} s; aim: under 2 s")
     print("  the sweep's DUE query with this month in the table (nothing due):")
     for name, plan in report["due_plans_with_history"].items():

@@ -103,7 +103,9 @@ RESET_SWEEP = (
 )
 
 
-async def insert_open(conn: asyncpg.Connection, first: int, last: int, due: int, now: datetime, step: int = 250_000) -> None:
+async def insert_open(
+    conn: asyncpg.Connection, first: int, last: int, due: int, now: datetime, step: int = 250_000
+) -> None:
     """In statements of `step` rows, to keep each transaction's footprint modest."""
     for lo in range(first, last + 1, step):
         await conn.execute(INSERT_OPEN, lo, min(last, lo + step - 1), due, now)

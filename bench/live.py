@@ -81,7 +81,6 @@ def scenarios(batch: int) -> tuple[Scenario, Scenario]:
     )
 
 
-
 # -- the database and the servers ----------------------------------------------
 
 
@@ -353,9 +352,9 @@ def cpu_seconds(pid: int) -> float:
 
 def cpu_wait_seconds(pid: int) -> float:
     """Time the process's threads were ready to run but waited for a CPU: how busy the machine was."""
-    return sum(
-        int(Path(task, "schedstat").read_text().split()[1]) for task in Path(f"/proc/{pid}/task").iterdir()
-    ) / 1e9
+    return (
+        sum(int(Path(task, "schedstat").read_text().split()[1]) for task in Path(f"/proc/{pid}/task").iterdir()) / 1e9
+    )
 
 
 def rss_kib(pid: int) -> int:

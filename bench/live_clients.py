@@ -198,11 +198,18 @@ async def _write(
         if batch == 1:
             path, body = f"/v1/shipments/{targets[0].id}/events", event | {"event_id": f"bench-{sent[n]:.6f}-{n}"}
         else:
-            path, body = "/v1/events", [
-                event
-                | {"event_id": f"bench-{sent[n]:.6f}-{n}-{k}", "carrier": s.carrier, "tracking_number": s.tracking_number}
-                for k, s in enumerate(targets)
-            ]
+            path, body = (
+                "/v1/events",
+                [
+                    event
+                    | {
+                        "event_id": f"bench-{sent[n]:.6f}-{n}-{k}",
+                        "carrier": s.carrier,
+                        "tracking_number": s.tracking_number,
+                    }
+                    for k, s in enumerate(targets)
+                ],
+            )
         statuses[await http.post(path, msgspec.json.encode(body))] += 1
         answered[n] = time.time()
         idle.put_nowait(http)

@@ -14,9 +14,7 @@ class PromiseError(InvalidField):
 
 def check_window(promised_by: datetime, promised_from: datetime | None) -> None:
     if promised_from is not None and promised_from > promised_by:
-        raise PromiseError(
-            "promised_from", "promised_from must not be after promised_by"
-        )
+        raise PromiseError("promised_from", "promised_from must not be after promised_by")
 
 
 def delivered_late(promised_by: datetime, delivered_at: datetime) -> bool:

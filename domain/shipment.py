@@ -22,9 +22,7 @@ from domain.status import TERMINAL, Reason, Status, order_key
 
 # -- constrained values, shared by the wire and the domain ---------------------
 
-AwareDatetime = Annotated[
-    datetime, Meta(tz=True, description="RFC 3339 timestamp with an offset")
-]
+AwareDatetime = Annotated[datetime, Meta(tz=True, description="RFC 3339 timestamp with an offset")]
 Carrier = Annotated[
     str,
     Meta(
@@ -48,9 +46,7 @@ NO_NUL = r"^[^\x00]*$"
 ShortText = Annotated[str, Meta(max_length=200, pattern=NO_NUL)]
 LongText = Annotated[str, Meta(max_length=2000, pattern=NO_NUL)]
 EventId = Annotated[str, Meta(min_length=1, max_length=200, pattern=NO_NUL)]
-CountryCode = Annotated[
-    str, Meta(pattern=r"^[A-Za-z]{2}$", description="ISO 3166-1 alpha-2")
-]
+CountryCode = Annotated[str, Meta(pattern=r"^[A-Za-z]{2}$", description="ISO 3166-1 alpha-2")]
 
 
 def utc(moment: datetime | None, field: str) -> datetime | None:
@@ -250,9 +246,7 @@ class Progress(msgspec.Struct, frozen=True, kw_only=True):
             changes.update(delivered_at=at, delivered_key=key)
         if event.estimated_delivery is not None:
             if self.estimate_at is None or (at, key) > (self.estimate_at, self.estimate_key or ""):
-                changes.update(
-                    estimated_delivery=event.estimated_delivery, estimate_at=at, estimate_key=key
-                )
+                changes.update(estimated_delivery=event.estimated_delivery, estimate_at=at, estimate_key=key)
             if self.first_estimate_at is None or (at, key) < (
                 self.first_estimate_at,
                 self.first_estimate_key or "",
@@ -266,9 +260,7 @@ class Progress(msgspec.Struct, frozen=True, kw_only=True):
             self.location_at is None or (at, key) > (self.location_at, self.location_key or "")
         ):
             changes.update(location=event.location, location_at=at, location_key=key)
-        if event.reason is not None and (
-            self.reason_at is None or (at, key) > (self.reason_at, self.reason_key or "")
-        ):
+        if event.reason is not None and (self.reason_at is None or (at, key) > (self.reason_at, self.reason_key or "")):
             changes.update(reason=event.reason, reason_at=at, reason_key=key)
         if self.last_event_at is None or at > self.last_event_at:
             changes.update(last_event_at=at)
@@ -346,14 +338,10 @@ class Shipment(msgspec.Struct, kw_only=True):
         )
 
     def is_at_risk(self, now: datetime) -> bool:
-        return promise.is_at_risk(
-            self.status, self.promised_by, self.progress.estimated_delivery, now
-        )
+        return promise.is_at_risk(self.status, self.promised_by, self.progress.estimated_delivery, now)
 
     def is_stale(self, now: datetime, stale_after: timedelta) -> bool:
-        return promise.is_stale(
-            self.status, self.progress.last_event_at or self.created_at, now, stale_after
-        )
+        return promise.is_stale(self.status, self.progress.last_event_at or self.created_at, now, stale_after)
 
     def record(self, event: TrackingEvent, now: datetime) -> None:
         """Fold a new (not duplicate) event in; the shell has checked its key is new."""

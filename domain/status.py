@@ -26,9 +26,7 @@ class Status(enum.StrEnum):
     CANCELLED = "cancelled"
 
 
-TERMINAL: frozenset[Status] = frozenset(
-    {Status.DELIVERED, Status.RETURNED_TO_SENDER, Status.CANCELLED}
-)
+TERMINAL: frozenset[Status] = frozenset({Status.DELIVERED, Status.RETURNED_TO_SENDER, Status.CANCELLED})
 
 # Where a status stands in a parcel's journey; breaks ties between events that
 # carry the same occurred_at (carriers often stamp a whole scan batch alike).

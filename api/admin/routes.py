@@ -64,7 +64,13 @@ class AdminController(Controller):
             "select exists(select 1 from pg_timezone_names where name = $1)", command.timezone
         )
         if not known:
-            raise invalid([FieldError("$.timezone", f"unknown time zone {command.timezone!r} (an IANA name such as Europe/Madrid)")])
+            raise invalid(
+                [
+                    FieldError(
+                        "$.timezone", f"unknown time zone {command.timezone!r} (an IANA name such as Europe/Madrid)"
+                    )
+                ]
+            )
         async with database.transaction(request.app.state.pool) as conn:
             row = await keys.create_account(conn, command.name, command.timezone)
         return json_response(_encode(AccountOut(**row)), 201)

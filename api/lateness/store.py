@@ -124,8 +124,18 @@ async def on_time_report(
 
 def _row(r: asyncpg.Record | None, reasons: list[ReasonCount]) -> OnTimeRow:
     if r is None:
-        return OnTimeRow(group=None, due=0, on_time=0, late=0, open=0, closed_undelivered=0,
-                         on_time_rate=None, mean_delay_seconds=None, p90_delay_seconds=None, top_reasons=[])
+        return OnTimeRow(
+            group=None,
+            due=0,
+            on_time=0,
+            late=0,
+            open=0,
+            closed_undelivered=0,
+            on_time_rate=None,
+            mean_delay_seconds=None,
+            p90_delay_seconds=None,
+            top_reasons=[],
+        )
     decided = r["on_time"] + r["late"]
     return OnTimeRow(
         group=r["grp"],

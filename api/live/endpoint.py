@@ -28,7 +28,7 @@ async def live(socket: WebSocket) -> None:
             first_message = await asyncio.wait_for(socket.receive_text(), AUTH_TIMEOUT)
             token = protocol.client_decoder.decode(first_message).token
         except (TimeoutError, msgspec.ValidationError, msgspec.DecodeError, AttributeError):
-            await socket.close(protocol.UNAUTHORIZED, "authenticate within 5 s: header or {\"type\": \"auth\"}")
+            await socket.close(protocol.UNAUTHORIZED, 'authenticate within 5 s: header or {"type": "auth"}')
             return
         except WebSocketDisconnect:
             return

@@ -235,7 +235,7 @@ class Hub:
         connection gets each change once, in seq order, with no gap."""
         accounts, shipments = set(accounts), set(shipments)
         if len(subscriber.shipments | shipments) > MAX_SHIPMENTS:
-            raise TooManySubscriptions(f"at most {MAX_SHIPMENTS} shipments per connection; subscribe to \"all\"")
+            raise TooManySubscriptions(f'at most {MAX_SHIPMENTS} shipments per connection; subscribe to "all"')
         if since is not None:
             subscriber.pending = []
         subscriber.accounts |= accounts
@@ -287,7 +287,12 @@ class Hub:
                 subscriber.drained = None
 
     def unsubscribe(
-        self, subscriber: Subscriber, *, accounts: Iterable[str] = (), shipments: Iterable[str] = (), everything: bool = False
+        self,
+        subscriber: Subscriber,
+        *,
+        accounts: Iterable[str] = (),
+        shipments: Iterable[str] = (),
+        everything: bool = False,
     ) -> None:
         accounts, shipments = set(accounts) & subscriber.accounts, set(shipments) & subscriber.shipments
         subscriber.accounts -= accounts
@@ -296,7 +301,9 @@ class Hub:
             subscriber.everything = False
         self._unindex(subscriber, accounts, shipments, everything)
 
-    def _unindex(self, subscriber: Subscriber, accounts: Iterable[str], shipments: Iterable[str], everything: bool) -> None:
+    def _unindex(
+        self, subscriber: Subscriber, accounts: Iterable[str], shipments: Iterable[str], everything: bool
+    ) -> None:
         for account_id in accounts:
             _discard(self.by_account, account_id, subscriber)
         for shipment_id in shipments:

@@ -66,9 +66,7 @@ class Listener:
         while True:
             conn: asyncpg.Connection | None = None
             try:
-                conn = await asyncpg.connect(
-                    self._dsn, server_settings={"application_name": APPLICATION_NAME}
-                )
+                conn = await asyncpg.connect(self._dsn, server_settings={"application_name": APPLICATION_NAME})
                 self._lost.clear()
                 conn.add_termination_listener(lambda _c: self._lost.set())
                 for channel in self._handlers:

@@ -35,11 +35,8 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
         return self.role in ("customer", "support", "admin")
 
 
-
 def unauthorized(detail: str) -> Problem:
-    return Problem(
-        401, "unauthorized", "Unauthorized", detail, headers={"WWW-Authenticate": "Bearer"}
-    )
+    return Problem(401, "unauthorized", "Unauthorized", detail, headers={"WWW-Authenticate": "Bearer"})
 
 
 class KeyCache:
@@ -86,9 +83,7 @@ class KeyCache:
         if row is None or row["revoked"]:
             self._entries.pop(digest, None)
             return None
-        principal = Principal(
-            key_id=row["id"], role=row["role"], account_id=row["account_id"], carrier=row["carrier"]
-        )
+        principal = Principal(key_id=row["id"], role=row["role"], account_id=row["account_id"], carrier=row["carrier"])
         if self._trusted and generation == self._generation:
             self._entries[digest] = (principal, self._clock() + self._ttl)
         return principal

@@ -78,9 +78,7 @@ async def _create_database_if_missing(server_url: str, name: str) -> None:
         await conn.close()
 
 
-async def create_pool(
-    url: str, *, min_size: int, max_size: int, statement_cache_size: int = 100
-) -> asyncpg.Pool:
+async def create_pool(url: str, *, min_size: int, max_size: int, statement_cache_size: int = 100) -> asyncpg.Pool:
     """A pool whose connections read and write json/jsonb with msgspec.
 
     statement_cache_size must be 0 behind a transaction-pooling pgbouncer.

@@ -55,9 +55,7 @@ REVOKED_CHANNEL = "ontime_key_revoked"
 
 async def is_active(conn: asyncpg.Connection | asyncpg.Pool, secret: str) -> bool:
     return bool(
-        await conn.fetchval(
-            "select revoked_at is null from api_keys where secret_hash = $1", secret_hash(secret)
-        )
+        await conn.fetchval("select revoked_at is null from api_keys where secret_hash = $1", secret_hash(secret))
     )
 
 
@@ -69,9 +67,7 @@ async def create_key(
     name: str | None,
 ) -> tuple[asyncpg.Record, str]:
     secret = new_secret()
-    row = await conn.fetchrow(
-        INSERT_KEY, new_id("key"), role, account_id, carrier, name, secret_hash(secret)
-    )
+    row = await conn.fetchrow(INSERT_KEY, new_id("key"), role, account_id, carrier, name, secret_hash(secret))
     return row, secret
 
 

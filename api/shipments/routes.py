@@ -209,9 +209,7 @@ class ShipmentController(Controller):
         principal = await authenticate(request)
         body = await request.body()
         commands = decode_events(body)
-        result, shipment = await service.record_events(
-            request.app.state.pool, principal, shipment_id, commands
-        )
+        result, shipment = await service.record_events(request.app.state.pool, principal, shipment_id, commands)
         count_events(result)
         answer = EventsAnswer(
             results=result.results,
@@ -278,7 +276,6 @@ def decode_list(body: bytes) -> list[msgspec.Raw]:
     return items
 
 
-
 class EventBatchController(Controller):
     path = "/v1/events"
     tags = ["events"]
@@ -287,7 +284,9 @@ class EventBatchController(Controller):
         "/",
         status_code=200,
         summary="A batch of events addressed by carrier and tracking number",
-        operation_class=documented_body(list[RecordCarrierEvent], "up to 1000 events; each is accepted, duplicate or rejected"),
+        operation_class=documented_body(
+            list[RecordCarrierEvent], "up to 1000 events; each is accepted, duplicate or rejected"
+        ),
     )
     async def post_event_batch(self, request: Request) -> Response[service.BatchResult]:
         principal = await authenticate(request)

@@ -50,9 +50,7 @@ async def create_shipment(
     async with database.transaction(pool) as conn:
         if idempotency_key is not None:
             # same key, one at a time: the second waits and then replays the first
-            await conn.execute(
-                "select pg_advisory_xact_lock(hashtextextended($1, 0))", f"{scope}:{idempotency_key}"
-            )
+            await conn.execute("select pg_advisory_xact_lock(hashtextextended($1, 0))", f"{scope}:{idempotency_key}")
             seen = await conn.fetchrow(
                 "select request_hash, status, body from idempotency_keys where scope = $1 and key = $2",
                 scope,
@@ -166,7 +164,9 @@ async def _apply(
     for index, shipment_id, event in items:
         shipment = by_id[shipment_id]
         if (shipment_id, event.key) in seen:
-            results[index] = ItemResult(index=index, outcome="duplicate", shipment_id=shipment_id, event_id=event.event_id)
+            results[index] = ItemResult(
+                index=index, outcome="duplicate", shipment_id=shipment_id, event_id=event.event_id
+            )
             continue
         seen.add((shipment_id, event.key))
         shipment.record(event, now)

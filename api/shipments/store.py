@@ -218,9 +218,7 @@ async def lock_by_ids(conn: asyncpg.Connection, ids: Sequence[str]) -> list[Ship
     return await _read_locked(conn, locked)
 
 
-async def lock_by_tracking(
-    conn: asyncpg.Connection, addresses: Iterable[tuple[str, str]]
-) -> list[Shipment]:
+async def lock_by_tracking(conn: asyncpg.Connection, addresses: Iterable[tuple[str, str]]) -> list[Shipment]:
     carriers, numbers = zip(*addresses) if addresses else ((), ())
     locked = [r["id"] for r in await conn.fetch(LOCK_TRACKING, list(carriers), list(numbers))]
     return await _read_locked(conn, locked)
@@ -232,9 +230,7 @@ async def _read_locked(conn: asyncpg.Connection, ids: list[str]) -> list[Shipmen
     return [shipment_from_row(r) for r in await conn.fetch(GET_MANY, ids)]
 
 
-async def known_event_keys(
-    conn: asyncpg.Connection, pairs: Sequence[tuple[str, str]]
-) -> set[tuple[str, str]]:
+async def known_event_keys(conn: asyncpg.Connection, pairs: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
     if not pairs:
         return set()
     ids, keys = zip(*pairs)

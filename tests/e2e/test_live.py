@@ -92,7 +92,11 @@ async def new_shipment(client: httpx.AsyncClient) -> str:
 async def post_event(client: httpx.AsyncClient, shipment_id: str, n: int) -> None:
     r = await client.post(
         f"/v1/shipments/{shipment_id}/events",
-        json={"status": "in_transit", "occurred_at": f"2030-01-01T00:{n // 60 % 60:02d}:{n % 60:02d}Z", "event_id": f"e{n}"},
+        json={
+            "status": "in_transit",
+            "occurred_at": f"2030-01-01T00:{n // 60 % 60:02d}:{n % 60:02d}Z",
+            "event_id": f"e{n}",
+        },
     )
     assert r.status_code == 201, r.text
 
@@ -218,7 +222,12 @@ async def test_a_client_that_stops_reading_is_cut_off_while_another_keeps_up(
     # each round of 500 changes 4 MB, so four outgrow any socket buffer here
     metadata = {"notes": base64.b64encode(os.urandom(4608)).decode()}
     for number in numbers:
-        body = {"carrier": "dhl", "tracking_number": number, "promised_by": "2031-01-01T00:00:00Z", "metadata": metadata}
+        body = {
+            "carrier": "dhl",
+            "tracking_number": number,
+            "promised_by": "2031-01-01T00:00:00Z",
+            "metadata": metadata,
+        }
         assert (await customer.post("/v1/shipments", json=body)).status_code == 201
     # a tiny receive window and queue: the kernel soon stops taking its data
     stalled_socket = socket.socket()
@@ -232,8 +241,13 @@ async def test_a_client_that_stops_reading_is_cut_off_while_another_keeps_up(
         waits = []
         for round_ in range(4):
             batch = [
-                {"carrier": "dhl", "tracking_number": number, "status": "in_transit",
-                 "occurred_at": f"2030-01-01T01:00:{round_:02d}Z", "event_id": f"r{round_}-{number}"}
+                {
+                    "carrier": "dhl",
+                    "tracking_number": number,
+                    "status": "in_transit",
+                    "occurred_at": f"2030-01-01T01:00:{round_:02d}Z",
+                    "event_id": f"r{round_}-{number}",
+                }
                 for number in numbers
             ]
             sent = time.monotonic()

@@ -93,9 +93,7 @@ def shipment_body(**overrides) -> dict:
 async def app_settings() -> Settings:
     # The deadline sweep runs once at start (on an empty database) and then
     # waits an hour, so it never races a test; tests of it call it themselves.
-    return Settings(
-        bootstrap_admin_key=ADMIN_SECRET, pool_min_size=1, pool_max_size=5, deadline_poll_seconds=3600
-    )
+    return Settings(bootstrap_admin_key=ADMIN_SECRET, pool_min_size=1, pool_max_size=5, deadline_poll_seconds=3600)
 
 
 @pytest.fixture

@@ -20,8 +20,6 @@ MiB = 1024 * 1024
 WRITTEN_TABLES = ("shipments", "events", "changes", "promise_revisions", "idempotency_keys", "late_deliveries")
 
 
-
-
 async def row_counts(db: asyncpg.Connection) -> dict[str, int]:
     return {table: await db.fetchval(f"select count(*) from {table}") for table in WRITTEN_TABLES}
 
@@ -91,9 +89,7 @@ async def test_an_invalid_create_is_a_400_naming_the_field_and_writes_nothing(
 ):
     _, customer = await api.customer()
     before = await row_counts(db)
-    r = await customer.post(
-        "/v1/shipments", json=shipment_body(**overrides), headers={"Idempotency-Key": "create-1"}
-    )
+    r = await customer.post("/v1/shipments", json=shipment_body(**overrides), headers={"Idempotency-Key": "create-1"})
     assert_problem(r, 400, "invalid-request", path)
     assert await row_counts(db) == before
 
@@ -135,9 +131,7 @@ async def test_malformed_json_on_create_is_a_400_problem_and_writes_nothing(
     assert await row_counts(db) == before
 
 
-@pytest.mark.parametrize(
-    "raw", [b"[]", b"null", b'"a shipment"', b"42"], ids=["array", "null", "string", "number"]
-)
+@pytest.mark.parametrize("raw", [b"[]", b"null", b'"a shipment"', b"42"], ids=["array", "null", "string", "number"])
 async def test_a_create_body_that_is_not_an_object_is_a_400_at_the_root(api: Api, db: asyncpg.Connection, raw: bytes):
     _, customer = await api.customer()
     before = await row_counts(db)
@@ -593,7 +587,11 @@ async def test_a_body_one_byte_over_1_mib_is_a_413_problem_and_writes_nothing(
     method, url, body = {
         "create": ("post", "/v1/shipments", shipment_body()),
         "events": ("post", f"/v1/shipments/{shipment['id']}/events", event()),
-        "promise": ("put", f"/v1/shipments/{shipment['id']}/promise", {"promised_by": "2030-03-01T00:00:00Z", "reason": "r"}),
+        "promise": (
+            "put",
+            f"/v1/shipments/{shipment['id']}/promise",
+            {"promised_by": "2030-03-01T00:00:00Z", "reason": "r"},
+        ),
         "batch": ("post", "/v1/events", [carrier_event(shipment)]),
     }[endpoint]
     before = await row_counts(db)
@@ -629,7 +627,9 @@ async def test_a_body_over_1_mib_without_a_content_length_is_a_413_too(api: Api,
         pytest.param({"recipient": {"name": "Ana\u0000"}}, "$.recipient.name", id="nul-in-recipient-name"),
         pytest.param({"metadata": {"note": "a\u0000b"}}, "$.metadata.note", id="nul-in-metadata"),
         pytest.param({"promised_by": "0001-01-01T00:00:00+01:00"}, "$.promised_by", id="instant-before-year-1-in-utc"),
-        pytest.param({"promised_by": "9999-12-31T23:30:00-01:00"}, "$.promised_by", id="instant-after-year-9999-in-utc"),
+        pytest.param(
+            {"promised_by": "9999-12-31T23:30:00-01:00"}, "$.promised_by", id="instant-after-year-9999-in-utc"
+        ),
     ],
 )
 async def test_a_create_the_database_cannot_store_is_a_400_naming_the_field(
@@ -647,7 +647,9 @@ async def test_a_create_the_database_cannot_store_is_a_400_naming_the_field(
     [
         pytest.param(event(description="scan\u0000"), "$.description", id="nul-in-description"),
         pytest.param(event(event_id="e\u00001"), "$.event_id", id="nul-in-event_id"),
-        pytest.param(event(occurred_at="0001-01-01T00:30:00+01:00"), "$.occurred_at", id="instant-before-year-1-in-utc"),
+        pytest.param(
+            event(occurred_at="0001-01-01T00:30:00+01:00"), "$.occurred_at", id="instant-before-year-1-in-utc"
+        ),
     ],
 )
 async def test_an_event_the_database_cannot_store_is_a_400_naming_the_field(
@@ -678,9 +680,7 @@ async def test_a_batch_item_the_database_cannot_store_is_rejected_and_the_others
     assert await db.fetchval("select count(*) from events") == 1
 
 
-async def test_a_promise_reason_the_database_cannot_store_is_a_400_naming_the_field(
-    api: Api, db: asyncpg.Connection
-):
+async def test_a_promise_reason_the_database_cannot_store_is_a_400_naming_the_field(api: Api, db: asyncpg.Connection):
     _, customer = await api.customer()
     shipment = await a_shipment(customer)
     before = await row_counts(db)

@@ -22,11 +22,19 @@ async def _changes(client, after: int = 0) -> list[dict]:
 async def test_a_promise_that_passes_undelivered_is_recorded_once_with_a_late_change(api: Api, pool: asyncpg.Pool):
     _, customer = await api.customer()
     now = datetime.now(UTC)
-    due = (await customer.post("/v1/shipments", json=shipment_body(promised_by=_iso(now - timedelta(minutes=5))))).json()
-    future = (await customer.post("/v1/shipments", json=shipment_body(promised_by=_iso(now + timedelta(days=1))))).json()
+    due = (
+        await customer.post("/v1/shipments", json=shipment_body(promised_by=_iso(now - timedelta(minutes=5))))
+    ).json()
+    future = (
+        await customer.post("/v1/shipments", json=shipment_body(promised_by=_iso(now + timedelta(days=1))))
+    ).json()
     await customer.post(
         f"/v1/shipments/{due['id']}/events",
-        json={"status": "in_transit", "occurred_at": _iso(now - timedelta(hours=1)), "location": {"city": "Lyon", "country": "FR"}},
+        json={
+            "status": "in_transit",
+            "occurred_at": _iso(now - timedelta(hours=1)),
+            "location": {"city": "Lyon", "country": "FR"},
+        },
     )
 
     assert await deadlines.sweep(pool, now) == 1
@@ -69,7 +77,9 @@ async def test_three_sweepers_at_once_record_each_broken_promise_exactly_once(ap
 async def test_a_promise_revised_before_its_deadline_moves_the_deadline(api: Api, pool: asyncpg.Pool):
     _, customer = await api.customer()
     now = datetime.now(UTC)
-    shipment = (await customer.post("/v1/shipments", json=shipment_body(promised_by=_iso(now + timedelta(minutes=1))))).json()
+    shipment = (
+        await customer.post("/v1/shipments", json=shipment_body(promised_by=_iso(now + timedelta(minutes=1))))
+    ).json()
     r = await customer.put(
         f"/v1/shipments/{shipment['id']}/promise",
         json={"promised_by": _iso(now + timedelta(hours=2)), "reason": "customs"},
@@ -82,7 +92,9 @@ async def test_a_promise_revised_before_its_deadline_moves_the_deadline(api: Api
 async def test_a_promise_revised_after_its_deadline_leaves_the_record_standing(api: Api, pool: asyncpg.Pool):
     _, customer = await api.customer()
     now = datetime.now(UTC)
-    shipment = (await customer.post("/v1/shipments", json=shipment_body(promised_by=_iso(now - timedelta(hours=1))))).json()
+    shipment = (
+        await customer.post("/v1/shipments", json=shipment_body(promised_by=_iso(now - timedelta(hours=1))))
+    ).json()
     assert await deadlines.sweep(pool, now) == 1
     await customer.put(
         f"/v1/shipments/{shipment['id']}/promise",
@@ -115,7 +127,9 @@ async def test_delivery_after_detection_closes_the_record_with_its_delay(api: Ap
 async def test_returned_or_cancelled_closes_the_record_without_a_delivery(api: Api, pool: asyncpg.Pool):
     _, customer = await api.customer()
     now = datetime.now(UTC)
-    shipment = (await customer.post("/v1/shipments", json=shipment_body(promised_by=_iso(now - timedelta(hours=1))))).json()
+    shipment = (
+        await customer.post("/v1/shipments", json=shipment_body(promised_by=_iso(now - timedelta(hours=1))))
+    ).json()
     assert await deadlines.sweep(pool, now) == 1
     await customer.post(
         f"/v1/shipments/{shipment['id']}/events",
@@ -142,9 +156,24 @@ async def test_an_estimate_after_the_promise_turns_it_at_risk_and_a_fitting_one_
     promised = now + timedelta(days=2)
     shipment = (await customer.post("/v1/shipments", json=shipment_body(promised_by=_iso(promised)))).json()
     url = f"/v1/shipments/{shipment['id']}/events"
-    await customer.post(url, json={"status": "in_transit", "occurred_at": _iso(now - timedelta(hours=2)), "estimated_delivery": _iso(promised + timedelta(hours=5)), "reason": "weather"})
+    await customer.post(
+        url,
+        json={
+            "status": "in_transit",
+            "occurred_at": _iso(now - timedelta(hours=2)),
+            "estimated_delivery": _iso(promised + timedelta(hours=5)),
+            "reason": "weather",
+        },
+    )
     assert (await customer.get(f"/v1/shipments/{shipment['id']}")).json()["at_risk"] is True
-    await customer.post(url, json={"status": "in_transit", "occurred_at": _iso(now - timedelta(hours=1)), "estimated_delivery": _iso(promised - timedelta(hours=5))})
+    await customer.post(
+        url,
+        json={
+            "status": "in_transit",
+            "occurred_at": _iso(now - timedelta(hours=1)),
+            "estimated_delivery": _iso(promised - timedelta(hours=5)),
+        },
+    )
     got = (await customer.get(f"/v1/shipments/{shipment['id']}")).json()
     assert got["at_risk"] is False
     assert got["exception_reason"] == "weather"
@@ -157,8 +186,14 @@ async def test_a_shipment_with_no_event_for_48_hours_is_stale_and_listed(api: Ap
     quiet = (await customer.post("/v1/shipments", json=shipment_body())).json()
     moving = (await customer.post("/v1/shipments", json=shipment_body())).json()
     now = datetime.now(UTC)
-    await customer.post(f"/v1/shipments/{quiet['id']}/events", json={"status": "in_transit", "occurred_at": _iso(now - timedelta(hours=49))})
-    await customer.post(f"/v1/shipments/{moving['id']}/events", json={"status": "in_transit", "occurred_at": _iso(now - timedelta(hours=1))})
+    await customer.post(
+        f"/v1/shipments/{quiet['id']}/events",
+        json={"status": "in_transit", "occurred_at": _iso(now - timedelta(hours=49))},
+    )
+    await customer.post(
+        f"/v1/shipments/{moving['id']}/events",
+        json={"status": "in_transit", "occurred_at": _iso(now - timedelta(hours=1))},
+    )
     listed = (await customer.get("/v1/shipments", params={"stale": "true"})).json()["items"]
     assert [s["id"] for s in listed] == [quiet["id"]]
     assert listed[0]["stale"] is True
@@ -173,7 +208,9 @@ async def test_the_running_sweeper_records_a_promise_within_a_second_of_its_dead
     worker = asyncio.create_task(deadlines.run(pool, interval=0.1))
     try:
         for _ in range(50):
-            detected = await pool.fetchval("select detected_at from late_deliveries where shipment_id = $1", shipment["id"])
+            detected = await pool.fetchval(
+                "select detected_at from late_deliveries where shipment_id = $1", shipment["id"]
+            )
             if detected is not None:
                 break
             await asyncio.sleep(0.1)

@@ -12,8 +12,6 @@ from tests.integration.conftest import Api, problem, shipment_body
 PROMISED_BY = "2030-01-10T17:00:00Z"
 
 
-
-
 def event(status: str, occurred_at: str, **fields) -> dict:
     return {"status": status, "occurred_at": occurred_at, **fields}
 
@@ -127,7 +125,9 @@ async def test_a_newer_non_terminal_event_does_not_reopen_a_delivered_shipment(a
 # -- duplicates ---------------------------------------------------------------------
 
 
-async def test_a_repeated_event_id_is_a_duplicate_with_the_same_answer_and_stored_once(api: Api, db: asyncpg.Connection):
+async def test_a_repeated_event_id_is_a_duplicate_with_the_same_answer_and_stored_once(
+    api: Api, db: asyncpg.Connection
+):
     _, customer = await api.customer()
     shipment = await a_shipment(customer)
     body = event("in_transit", "2029-12-01T08:00:00Z", event_id="dhl-778", location={"city": "Lyon", "country": "FR"})
@@ -211,7 +211,9 @@ async def test_an_event_id_seen_on_one_endpoint_is_a_duplicate_on_the_other(api:
 async def test_an_event_without_event_id_resent_identically_is_stored_once(api: Api, db: asyncpg.Connection):
     _, customer = await api.customer()
     shipment = await a_shipment(customer)
-    body = event("in_transit", "2029-12-01T08:00:00Z", location={"city": "Lyon", "country": "FR"}, description="hub scan")
+    body = event(
+        "in_transit", "2029-12-01T08:00:00Z", location={"city": "Lyon", "country": "FR"}, description="hub scan"
+    )
     first = await post_events(customer, shipment, body)
     again = await post_events(customer, shipment, body)
     # the same instant written with another offset is the same event
@@ -239,7 +241,10 @@ async def test_the_batch_answers_one_result_per_item_in_order_with_counts(api: A
         {"carrier": "dhl", "tracking_number": "NOSUCH0001", **event("in_transit", "2029-12-01T08:00:00Z")},
         carrier_event(a, "out_for_delivery", "2029-12-02T07:00:00Z", event_id="a2"),
         carrier_event(b, "not_a_status", "2029-12-02T07:00:00Z"),
-        {**carrier_event(b, "delivered", "2029-12-02T15:00:00Z", event_id="b2"), "tracking_number": b["tracking_number"].lower()},
+        {
+            **carrier_event(b, "delivered", "2029-12-02T15:00:00Z", event_id="b2"),
+            "tracking_number": b["tracking_number"].lower(),
+        },
     ]
     r = await carrier.post("/v1/events", json=items)
     assert r.status_code == 200, r.text
@@ -309,7 +314,9 @@ async def test_a_support_key_cannot_post_events(api: Api, db: asyncpg.Connection
     _, customer = await api.customer()
     shipment = await a_shipment(customer)
     support = await api.role("support")
-    direct = await support.post(f"/v1/shipments/{shipment['id']}/events", json=event("delivered", "2029-12-01T08:00:00Z"))
+    direct = await support.post(
+        f"/v1/shipments/{shipment['id']}/events", json=event("delivered", "2029-12-01T08:00:00Z")
+    )
     assert direct.status_code == 404
     problem(direct)
     batch = await support.post("/v1/events", json=[carrier_event(shipment, "delivered", "2029-12-01T08:00:00Z")])
@@ -414,8 +421,12 @@ async def test_an_estimate_after_the_promise_puts_the_shipment_at_risk_and_a_new
 async def test_first_estimated_delivery_keeps_the_first_estimate(api: Api):
     _, customer = await api.customer()
     shipment = await a_shipment(customer)
-    await post_events(customer, shipment, event("in_transit", "2029-12-01T08:00:00Z", estimated_delivery="2030-01-08T12:00:00Z"))
-    await post_events(customer, shipment, event("in_transit", "2029-12-03T08:00:00Z", estimated_delivery="2030-01-12T12:00:00Z"))
+    await post_events(
+        customer, shipment, event("in_transit", "2029-12-01T08:00:00Z", estimated_delivery="2030-01-08T12:00:00Z")
+    )
+    await post_events(
+        customer, shipment, event("in_transit", "2029-12-03T08:00:00Z", estimated_delivery="2030-01-12T12:00:00Z")
+    )
     await post_events(customer, shipment, event("exception", "2029-12-04T08:00:00Z", reason="weather"))
     now = await current(customer, shipment)
     assert now["first_estimated_delivery"] == "2030-01-08T12:00:00Z"
@@ -426,7 +437,9 @@ async def test_first_estimated_delivery_keeps_the_first_estimate(api: Api):
 async def test_a_delivered_shipment_is_never_at_risk(api: Api):
     _, customer = await api.customer()
     shipment = await a_shipment(customer)
-    await post_events(customer, shipment, event("in_transit", "2029-12-01T08:00:00Z", estimated_delivery="2030-02-01T00:00:00Z"))
+    await post_events(
+        customer, shipment, event("in_transit", "2029-12-01T08:00:00Z", estimated_delivery="2030-02-01T00:00:00Z")
+    )
     answer = await post_events(customer, shipment, event("delivered", "2030-01-09T10:00:00Z"))
     assert answer["shipment"]["at_risk"] is False
     assert answer["shipment"]["late"] is False

@@ -9,8 +9,6 @@ import pytest
 from tests.integration.conftest import Api, problem, shipment_body
 
 
-
-
 def event(status: str, occurred_at: str, **fields) -> dict:
     return {"status": status, "occurred_at": occurred_at, **fields}
 
@@ -79,7 +77,13 @@ async def test_revising_the_promise_keeps_every_revision_oldest_first_with_previ
         for x in revisions
     ] == [
         ("2030-01-10T17:00:00Z", None, "2030-01-12T17:00:00Z", None, "carrier strike"),
-        ("2030-01-12T17:00:00Z", None, "2030-01-14T18:00:00Z", "2030-01-14T08:00:00Z", "customer asked for a later slot"),
+        (
+            "2030-01-12T17:00:00Z",
+            None,
+            "2030-01-14T18:00:00Z",
+            "2030-01-14T08:00:00Z",
+            "customer asked for a later slot",
+        ),
     ]
     assert revisions[0]["revised_at"] <= revisions[1]["revised_at"]
     assert (await customer.get(f"/v1/shipments/{shipment['id']}")).json()["promised_by"] == "2030-01-14T18:00:00Z"
@@ -112,7 +116,9 @@ async def test_revising_the_promise_appends_a_promise_revised_change(api: Api):
 async def test_a_revised_promise_moves_at_risk_with_it(api: Api):
     _, customer = await api.customer()
     shipment = await a_shipment(customer)
-    await post_event(customer, shipment, event("in_transit", "2029-12-01T08:00:00Z", estimated_delivery="2030-01-09T12:00:00Z"))
+    await post_event(
+        customer, shipment, event("in_transit", "2029-12-01T08:00:00Z", estimated_delivery="2030-01-09T12:00:00Z")
+    )
     tighter = await revise(customer, shipment, promised_by="2030-01-08T12:00:00Z", reason="express upgrade")
     assert tighter["at_risk"] is True
     looser = await revise(customer, shipment, promised_by="2030-01-09T12:00:00Z", reason="back to standard")
@@ -120,7 +126,9 @@ async def test_a_revised_promise_moves_at_risk_with_it(api: Api):
 
 
 @pytest.mark.parametrize("terminal", ["delivered", "returned_to_sender", "cancelled"])
-async def test_a_promise_cannot_be_revised_once_the_shipment_is_settled(api: Api, db: asyncpg.Connection, terminal: str):
+async def test_a_promise_cannot_be_revised_once_the_shipment_is_settled(
+    api: Api, db: asyncpg.Connection, terminal: str
+):
     _, customer = await api.customer()
     shipment = await a_shipment(customer)
     settled = await post_event(customer, shipment, event(terminal, "2029-12-05T10:00:00Z"))
@@ -182,7 +190,9 @@ async def test_revising_a_promise_whose_deadline_has_passed_keeps_the_shipment_l
     revised = await revise(customer, shipment, promised_by="2030-01-10T12:00:00Z", reason="rebooked")
     assert revised["late"] is True
     rows = await db.fetch("select detected_by, promised_by from late_deliveries where shipment_id = $1", shipment["id"])
-    assert [(r["detected_by"], r["promised_by"].isoformat()) for r in rows] == [("deadline", "2020-06-01T12:00:00+00:00")]
+    assert [(r["detected_by"], r["promised_by"].isoformat()) for r in rows] == [
+        ("deadline", "2020-06-01T12:00:00+00:00")
+    ]
 
 
 @pytest.mark.parametrize("role", ["support", "carrier"])
@@ -190,7 +200,9 @@ async def test_only_the_owner_or_an_admin_may_revise_a_promise(api: Api, db: asy
     _, customer = await api.customer()
     shipment = await a_shipment(customer)
     other = await api.role(role)
-    r = await other.put(f"/v1/shipments/{shipment['id']}/promise", json={"promised_by": "2030-03-01T00:00:00Z", "reason": "r"})
+    r = await other.put(
+        f"/v1/shipments/{shipment['id']}/promise", json={"promised_by": "2030-03-01T00:00:00Z", "reason": "r"}
+    )
     assert r.status_code == 404
     problem(r)
     assert await db.fetchval("select count(*) from promise_revisions") == 0
@@ -284,7 +296,9 @@ async def test_support_sees_every_accounts_changes_and_may_filter_by_account(api
 
     everyone = await every_change(support, page_size=4)
     assert len(everyone) == 9
-    assert [c["shipment"]["account_id"] for c in everyone] == [alice_account] * 3 + [bob_account] * 3 + [alice_account] * 3
+    assert [c["shipment"]["account_id"] for c in everyone] == [alice_account] * 3 + [bob_account] * 3 + [
+        alice_account
+    ] * 3
     seqs = [c["seq"] for c in everyone]
     assert seqs == sorted(set(seqs))
     only_bob = await every_change(support, account_id=bob_account)

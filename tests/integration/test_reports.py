@@ -95,7 +95,9 @@ async def test_the_report_and_the_records_list_over_http_respect_tenancy(api: Ap
     assert [(row["group"], row["late"]) for row in r.json()["rows"]] == [(account, 1)]
 
     records = (await customer.get("/v1/late-deliveries")).json()["items"]
-    assert [(x["shipment_id"], x["delay_seconds"], x["detected_by"]) for x in records] == [(shipment, 86400, "delivery")]
+    assert [(x["shipment_id"], x["delay_seconds"], x["detected_by"]) for x in records] == [
+        (shipment, 86400, "delivery")
+    ]
     assert (await other.get("/v1/late-deliveries")).json()["items"] == []
     assert (await customer.get("/v1/late-deliveries", params={"state": "open"})).json()["items"] == []
     assert len((await customer.get("/v1/late-deliveries", params={"state": "closed"})).json()["items"]) == 1

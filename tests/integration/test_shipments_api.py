@@ -73,7 +73,9 @@ async def test_a_customer_gets_404_for_another_accounts_shipment(api: Api):
         r = await bob.get(f"/v1/shipments/{shipment['id']}{path}")
         assert r.status_code == 404, path
         problem(r)
-    r = await bob.post(f"/v1/shipments/{shipment['id']}/events", json={"status": "delivered", "occurred_at": "2029-12-01T10:00:00Z"})
+    r = await bob.post(
+        f"/v1/shipments/{shipment['id']}/events", json={"status": "delivered", "occurred_at": "2029-12-01T10:00:00Z"}
+    )
     assert r.status_code == 404
     assert (await bob.get("/v1/shipments")).json()["items"] == []
     assert (await alice.get(f"/v1/shipments/{shipment['id']}/events")).json()["items"] == []
@@ -123,7 +125,9 @@ async def test_list_filters_by_status_carrier_reference_and_tracking_number(api:
     _, customer = await api.customer()
     a = (await customer.post("/v1/shipments", json=shipment_body(carrier="ups", reference="r-a"))).json()
     b = (await customer.post("/v1/shipments", json=shipment_body(reference="r-b"))).json()
-    await customer.post(f"/v1/shipments/{b['id']}/events", json={"status": "in_transit", "occurred_at": "2029-12-01T10:00:00Z"})
+    await customer.post(
+        f"/v1/shipments/{b['id']}/events", json={"status": "in_transit", "occurred_at": "2029-12-01T10:00:00Z"}
+    )
 
     async def ids(**params) -> list[str]:
         r = await customer.get("/v1/shipments", params=params)
@@ -146,15 +150,27 @@ async def test_late_and_at_risk_filters_agree_with_the_shipments_own_flags(api: 
     risky = (await customer.post("/v1/shipments", json=shipment_body())).json()
     await customer.post(
         f"/v1/shipments/{risky['id']}/events",
-        json={"status": "in_transit", "occurred_at": "2029-12-01T10:00:00Z", "estimated_delivery": "2030-02-01T00:00:00Z"},
+        json={
+            "status": "in_transit",
+            "occurred_at": "2029-12-01T10:00:00Z",
+            "estimated_delivery": "2030-02-01T00:00:00Z",
+        },
     )
     on_time = (await customer.post("/v1/shipments", json=shipment_body())).json()
-    delivered_late = (await customer.post("/v1/shipments", json=shipment_body(promised_by="2020-01-01T00:00:00Z"))).json()
-    await customer.post(f"/v1/shipments/{delivered_late['id']}/events", json={"status": "delivered", "occurred_at": "2020-01-02T00:00:00Z"})
+    delivered_late = (
+        await customer.post("/v1/shipments", json=shipment_body(promised_by="2020-01-01T00:00:00Z"))
+    ).json()
+    await customer.post(
+        f"/v1/shipments/{delivered_late['id']}/events",
+        json={"status": "delivered", "occurred_at": "2020-01-02T00:00:00Z"},
+    )
     everyone = {s["id"]: s for s in (await customer.get("/v1/shipments")).json()["items"]}
     for flag in ("late", "at_risk"):
         for value in (True, False):
-            listed = {s["id"] for s in (await customer.get("/v1/shipments", params={flag: str(value).lower()})).json()["items"]}
+            listed = {
+                s["id"]
+                for s in (await customer.get("/v1/shipments", params={flag: str(value).lower()})).json()["items"]
+            }
             assert listed == {i for i, s in everyone.items() if s[flag] is value}, (flag, value)
     assert everyone[past["id"]]["late"] and everyone[delivered_late["id"]]["late"]
     assert everyone[risky["id"]]["at_risk"] and not everyone[on_time["id"]]["late"]

@@ -120,9 +120,7 @@ def test_the_same_events_in_any_order_complete_a_deadline_record_the_same_way(
 
 @thoroughly
 @given(events=event_lists(min_size=1), now=nows)
-def test_the_status_is_that_of_the_greatest_event_by_order_key(
-    events: list[TrackingEvent], now: datetime
-) -> None:
+def test_the_status_is_that_of_the_greatest_event_by_order_key(events: list[TrackingEvent], now: datetime) -> None:
     effective = max(events, key=lambda event: order_key(event.status, event.occurred_at, event.key))
     shipment = folded(events, now)
     assert shipment.status is effective.status
@@ -132,9 +130,7 @@ def test_the_status_is_that_of_the_greatest_event_by_order_key(
 
 @thoroughly
 @given(events=event_lists(), now=nows)
-def test_once_a_terminal_event_is_seen_the_status_is_terminal(
-    events: list[TrackingEvent], now: datetime
-) -> None:
+def test_once_a_terminal_event_is_seen_the_status_is_terminal(events: list[TrackingEvent], now: datetime) -> None:
     shipment = folded(events, now)
     assert (shipment.status in TERMINAL) == any(event.status in TERMINAL for event in events)
 
@@ -192,9 +188,7 @@ def test_the_estimates_are_those_of_the_latest_and_the_earliest_events_that_carr
 
 @thoroughly
 @given(events=event_lists(), now=nows)
-def test_the_location_is_that_of_the_latest_event_that_carries_one(
-    events: list[TrackingEvent], now: datetime
-) -> None:
+def test_the_location_is_that_of_the_latest_event_that_carries_one(events: list[TrackingEvent], now: datetime) -> None:
     located = [event for event in events if event.location is not None]
     expected = max(located, key=lambda event: (event.occurred_at, event.key)).location if located else None
     assert folded(events, now).progress.location == expected
@@ -202,9 +196,7 @@ def test_the_location_is_that_of_the_latest_event_that_carries_one(
 
 @thoroughly
 @given(events=event_lists(), now=nows)
-def test_every_recorded_event_is_kept_as_a_change_in_arrival_order(
-    events: list[TrackingEvent], now: datetime
-) -> None:
+def test_every_recorded_event_is_kept_as_a_change_in_arrival_order(events: list[TrackingEvent], now: datetime) -> None:
     shipment = folded(events, now)
     recorded = [change.event for change in shipment.changes if isinstance(change, EventRecorded)]
     assert recorded == events

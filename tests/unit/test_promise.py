@@ -83,17 +83,13 @@ def test_the_delay_is_the_delivery_time_minus_the_promise() -> None:
 @pytest.mark.parametrize(
     "now", [LONG_BEFORE, JUST_BEFORE, PROMISED_BY], ids=["long-before", "just-before", "exactly-at"]
 )
-def test_a_shipment_on_its_way_is_not_late_up_to_and_including_its_promise(
-    status: Status, now: datetime
-) -> None:
+def test_a_shipment_on_its_way_is_not_late_up_to_and_including_its_promise(status: Status, now: datetime) -> None:
     assert not is_late(status, PROMISED_BY, None, False, now)
 
 
 @pytest.mark.parametrize("status", NON_TERMINAL)
 @pytest.mark.parametrize("now", [JUST_AFTER, LONG_AFTER], ids=["just-after", "long-after"])
-def test_a_shipment_on_its_way_is_late_one_microsecond_after_its_promise(
-    status: Status, now: datetime
-) -> None:
+def test_a_shipment_on_its_way_is_late_one_microsecond_after_its_promise(status: Status, now: datetime) -> None:
     assert is_late(status, PROMISED_BY, None, False, now)
 
 
@@ -118,9 +114,7 @@ def test_a_shipment_delivered_after_its_promise_is_late_whenever_it_is_asked(
 
 @pytest.mark.parametrize("status", [Status.RETURNED_TO_SENDER, Status.CANCELLED])
 @pytest.mark.parametrize("now", [JUST_AFTER, LONG_AFTER])
-def test_a_shipment_closed_without_delivery_is_not_counted_late_by_the_clock(
-    status: Status, now: datetime
-) -> None:
+def test_a_shipment_closed_without_delivery_is_not_counted_late_by_the_clock(status: Status, now: datetime) -> None:
     assert not is_late(status, PROMISED_BY, None, False, now)
 
 
@@ -146,9 +140,7 @@ def test_a_shipment_on_its_way_is_at_risk_when_the_estimate_lands_after_the_prom
 
 
 @pytest.mark.parametrize("status", NON_TERMINAL)
-@pytest.mark.parametrize(
-    "estimate", [None, LONG_BEFORE, JUST_BEFORE, PROMISED_BY, PROMISED_BY.astimezone(PARIS)]
-)
+@pytest.mark.parametrize("estimate", [None, LONG_BEFORE, JUST_BEFORE, PROMISED_BY, PROMISED_BY.astimezone(PARIS)])
 def test_a_shipment_is_not_at_risk_when_the_estimate_is_missing_or_keeps_the_promise(
     status: Status, estimate: datetime | None
 ) -> None:
@@ -157,9 +149,7 @@ def test_a_shipment_is_not_at_risk_when_the_estimate_is_missing_or_keeps_the_pro
 
 @pytest.mark.parametrize("status", NON_TERMINAL)
 @pytest.mark.parametrize("now", [JUST_AFTER, LONG_AFTER])
-def test_once_the_promise_has_passed_a_shipment_is_late_rather_than_at_risk(
-    status: Status, now: datetime
-) -> None:
+def test_once_the_promise_has_passed_a_shipment_is_late_rather_than_at_risk(status: Status, now: datetime) -> None:
     assert not is_at_risk(status, PROMISED_BY, LONG_AFTER, now)
     assert is_late(status, PROMISED_BY, None, False, now)
 

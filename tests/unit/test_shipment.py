@@ -155,9 +155,7 @@ def test_a_non_terminal_event_does_not_move_a_closed_shipment_back_whatever_its_
 
 @pytest.mark.parametrize("other", NON_TERMINAL)
 def test_an_older_event_does_not_move_a_delivered_shipment_back(other: Status) -> None:
-    shipment = recorded(
-        an_event(Status.DELIVERED, PROMISED_BY - HOUR), an_event(other, PROMISED_BY - 2 * HOUR)
-    )
+    shipment = recorded(an_event(Status.DELIVERED, PROMISED_BY - HOUR), an_event(other, PROMISED_BY - 2 * HOUR))
     assert shipment.status is Status.DELIVERED
 
 
@@ -256,9 +254,7 @@ def test_an_earlier_late_delivery_scan_shortens_the_recorded_delay() -> None:
 
 
 def test_an_earlier_on_time_delivery_scan_clears_a_record_found_at_delivery() -> None:
-    shipment = recorded(
-        an_event(Status.DELIVERED, PROMISED_BY + HOUR), an_event(Status.DELIVERED, PROMISED_BY - HOUR)
-    )
+    shipment = recorded(an_event(Status.DELIVERED, PROMISED_BY + HOUR), an_event(Status.DELIVERED, PROMISED_BY - HOUR))
     assert shipment.late_delivery is None
     assert not shipment.is_late(NOW)
 
@@ -281,12 +277,8 @@ def test_closing_without_delivery_records_no_lateness(status: Status) -> None:
 
 def test_delivery_completes_a_record_found_at_the_deadline() -> None:
     record = a_deadline_record()
-    shipment = recorded(
-        an_event(Status.DELIVERED, PROMISED_BY + 3 * HOUR), shipment=a_shipment(late_delivery=record)
-    )
-    assert shipment.late_delivery == msgspec.structs.replace(
-        record, delivered_at=PROMISED_BY + 3 * HOUR, closed_at=NOW
-    )
+    shipment = recorded(an_event(Status.DELIVERED, PROMISED_BY + 3 * HOUR), shipment=a_shipment(late_delivery=record))
+    assert shipment.late_delivery == msgspec.structs.replace(record, delivered_at=PROMISED_BY + 3 * HOUR, closed_at=NOW)
     assert shipment.late_delivery.delay == 3 * HOUR
     # found at the deadline, so no second announcement at delivery
     assert not any(isinstance(change, DeliveredLate) for change in shipment.changes)
@@ -460,9 +452,7 @@ def test_every_incoming_instant_is_kept_in_utc_as_the_same_instant(
         ),
     ],
 )
-def test_a_naive_timestamp_is_refused_naming_its_field(
-    command: type, body: dict[str, Any], path: str
-) -> None:
+def test_a_naive_timestamp_is_refused_naming_its_field(command: type, body: dict[str, Any], path: str) -> None:
     assert f"`{path}`" in refusal(command, body)
 
 

@@ -77,9 +77,7 @@ def test_between_events_of_the_same_kind_the_later_occurred_at_wins(
 
 
 @pytest.mark.parametrize(("first", "second"), DISTINCT_PAIRS)
-def test_a_tie_at_the_same_time_is_decided_by_the_statuses_not_by_the_keys(
-    first: Status, second: Status
-) -> None:
+def test_a_tie_at_the_same_time_is_decided_by_the_statuses_not_by_the_keys(first: Status, second: Status) -> None:
     winners = {
         first if order_key(first, T0, first_key) > order_key(second, T0, second_key) else second
         for first_key, second_key in [("a", "b"), ("b", "a"), ("z", "0")]

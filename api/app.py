@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import timedelta
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import asyncpg
 from litestar import Litestar, Response
@@ -14,22 +14,22 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 
 from api import wire
+from api.admin.routes import AdminController
+from api.changes import log as change_log
+from api.changes.routes import ChangeController
+from api.lateness import sweep as deadlines
+from api.lateness.routes import ReportController
+from api.live.endpoint import live
+from api.live.hub import Hub
+from api.live.listener import Listener
+from api.shell import keys
 from api.shell.auth import KeyCache
 from api.shell.database import create_pool
 from api.shell.errors import exception_handlers, refuse_nul
-from api.admin.routes import AdminController
-from api.changes.routes import ChangeController
-from api.lateness.routes import ReportController
 from api.shell.health import REQUESTS, healthz, metrics, readyz
-from api.shipments.routes import EventBatchController, ShipmentController
-from api.live.listener import Listener
-from api.live.endpoint import live
-from api.live.hub import Hub
 from api.shell.settings import Settings
-from api.changes import log as change_log
-from api.shell import keys
 from api.shell.tasks import cancel_and_wait
-from api.lateness import sweep as deadlines
+from api.shipments.routes import EventBatchController, ShipmentController
 
 
 def create_app(

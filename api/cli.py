@@ -14,8 +14,8 @@ from api.shell.settings import Settings
 def _migrate_and_bootstrap(settings: Settings, database_url: str) -> None:
     import asyncpg
 
-    from api.shell.migrate import MigrationError, apply_migrations
     from api.shell import keys
+    from api.shell.migrate import MigrationError, apply_migrations
 
     async def run() -> str | None:
         conn = await asyncpg.connect(database_url)
@@ -83,11 +83,11 @@ def report(args: argparse.Namespace) -> None:
     """The monthly on-time report as a table in the terminal."""
     import asyncpg
 
-    from api.shell.database import resolve_database_url
-    from api.lateness.routes import parse_month
-    from api.shell.errors import Problem
     from api.lateness import store as reports
+    from api.lateness.routes import parse_month
     from api.shell.clock import utcnow
+    from api.shell.database import resolve_database_url
+    from api.shell.errors import Problem
 
     try:
         month = parse_month(args.month)
@@ -146,7 +146,7 @@ def format_report(report) -> str:
 
     table = [headers] + [line(row, row.group or "?") for row in report.rows] + [line(report.total, "all")]
     widths = [max(len(r[i]) for r in table) for i in range(len(headers))]
-    rendered = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in table]
+    rendered = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=False)).rstrip() for r in table]
     rendered.insert(1, "  ".join("-" * w for w in widths))
     return f"on-time report for {report.month}, by {report.group_by}\n" + "\n".join(rendered)
 

@@ -36,7 +36,7 @@ class ShipmentOut(msgspec.Struct, kw_only=True):
     origin: Place | None
     destination: Place | None
     # personal data: present only for readers allowed to see it (and asking)
-    recipient: Recipient | None | msgspec.UnsetType = msgspec.UNSET
+    recipient: Recipient | msgspec.UnsetType | None = msgspec.UNSET
     service_level: str | None
     metadata: dict[str, Any] | None
     created_at: datetime

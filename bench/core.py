@@ -38,10 +38,10 @@ import httpx
 import msgspec
 
 from api.shell.database import start_embedded_postgres
-from bench.support import execute as execute_on
 from api.shell.ids import new_id
 from api.shell.migrate import apply_migrations
 from api.shell.settings import MIGRATIONS_DIR
+from bench.support import execute as execute_on
 from bench.wrk import Load, run_wrk
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -614,7 +614,7 @@ def table(comparisons: list[Comparison]) -> str:
         for c in comparisons
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * width for width in widths))
     for c in comparisons:
         lines += [f"note ({c.scenario}): {note}" for note in c.notes]

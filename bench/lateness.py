@@ -47,11 +47,11 @@ from typing import TypeVar
 import asyncpg
 import httpx
 
-from api.shell.database import create_pool
 from api.lateness import store as reports
 from api.lateness import sweep as deadlines
+from api.shell.database import create_pool
 from bench import lateness_client, lateness_data
-from bench.support import fresh_database, free_port, say, wait_until_ready
+from bench.support import free_port, fresh_database, say, wait_until_ready
 
 OUT_DIR = Path(__file__).resolve().parent / "out"
 ROUNDS = 3  # each timing is the median of this many
@@ -178,7 +178,10 @@ def plan_headline(plan: list[str]) -> str:
         if "Scan " in line:
             name = re.sub(r"^[\s>-]+| \(.*", "", line)
             rows = re.search(r"rows=([\d.]+)", line)
-            removed = next((l.split(":")[1].strip() for l in plan[n + 1 : n + 6] if "Rows Removed by Filter" in l), "0")
+            removed = next(
+                (detail.split(":")[1].strip() for detail in plan[n + 1 : n + 6] if "Rows Removed by Filter" in detail),
+                "0",
+            )
             parts.append(f"{name} ({rows[1]} rows, {removed} filtered out)" if rows else f"{name} (never executed)")
     execution = next((line for line in plan if line.startswith("Execution Time")), "")
     return "; ".join(parts) + f"; {execution.lower()}"

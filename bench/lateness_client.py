@@ -76,7 +76,7 @@ async def _follow(urls: list[str], token: str, expected: int, pipe: Connection) 
         closes[ws.close_code or 0] += 1
 
     sockets = [await open_one(url) for url in urls]
-    readers = [asyncio.create_task(read(ws, received)) for ws, received in zip(sockets, late)]
+    readers = [asyncio.create_task(read(ws, received)) for ws, received in zip(sockets, late, strict=False)]
     pipe.send(("ready",))
     stop = asyncio.get_running_loop().run_in_executor(None, pipe.recv)
     await asyncio.wait([asyncio.ensure_future(done.wait()), stop], return_when=asyncio.FIRST_COMPLETED)

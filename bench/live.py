@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import json
 import multiprocessing
 import os
@@ -46,7 +47,7 @@ import httpx
 
 from bench import live_clients, live_floor
 from bench.live_clients import Shipment
-from bench.support import fresh_database, free_port, say, wait_until_ready
+from bench.support import free_port, fresh_database, say, wait_until_ready
 
 OUT = Path(__file__).resolve().parent / "out" / "live.json"
 WARMUP = 1.0  # seconds of load before receipts count
@@ -293,8 +294,8 @@ def measure_latency(
         cpu, wait = cpu_seconds(server.pid) - cpu_before, cpu_wait_seconds(server.pid) - wait_before
         received = stop()
     measured_from = sent.sent[0] + WARMUP
-    committed_at = dict(zip(sent.sent, sent.committed))
-    counted = [(s, r) for s, r in zip(received.sent, received.received) if s >= measured_from]
+    committed_at = dict(zip(sent.sent, sent.committed, strict=False))
+    counted = [(s, r) for s, r in zip(received.sent, received.received, strict=False) if s >= measured_from]
     upper = sorted(r - s for s, r in counted)
     lower = sorted(r - committed_at.get(s, s) for s, r in counted)
     measured = [s for s in sent.sent if s >= measured_from]
@@ -421,7 +422,10 @@ def main() -> None:
                 tokens = spread([a.key for a in group], scenario.connections)
                 shipments = round_robin(group)
                 latency, samples = measure_latency(
-                    scenario, server, tokens, lambda: ontime_load(server, admin_key, shipments, scenario, seconds)
+                    scenario,
+                    server,
+                    tokens,
+                    functools.partial(ontime_load, server, admin_key, shipments, scenario, seconds),
                 )
                 say_latency(latency)
                 frames[scenario.name] = [samples[seq] for seq in sorted(samples)]
@@ -433,7 +437,7 @@ def main() -> None:
                 tokens = spread([a.id for a in groups[scenario.name]], scenario.connections)
                 replay = frames[scenario.name]
                 latency, _ = measure_latency(
-                    scenario, floor, tokens, lambda: floor_load(floor, replay, scenario, seconds)
+                    scenario, floor, tokens, functools.partial(floor_load, floor, replay, scenario, seconds)
                 )
                 say_latency(latency)
                 results[scenario.name]["floor"] = asdict(latency)

@@ -69,6 +69,7 @@ async def _follow(url: str, tokens: list[str], pipe: Connection) -> None:
     closes: Counter[int] = Counter()
     following = True
     gate = asyncio.Semaphore(CONNECTING_AT_ONCE)
+    readers: set[asyncio.Task[None]] = set()  # held, so none is collected mid-read
 
     async def read(ws: ClientConnection) -> None:
         try:
@@ -99,7 +100,7 @@ async def _follow(url: str, tokens: list[str], pipe: Connection) -> None:
             await ws.send(SUBSCRIBE_ALL)
             while _decode(await ws.recv()).type != "subscribed":
                 pass
-        asyncio.create_task(read(ws))
+        readers.add(asyncio.create_task(read(ws)))
         return ws
 
     opened = await asyncio.gather(*(open_one(t) for t in tokens), return_exceptions=True)

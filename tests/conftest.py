@@ -7,8 +7,8 @@ which takes milliseconds, so every test can have a database of its own.
 from __future__ import annotations
 
 import asyncio
-import logging
 import contextlib
+import logging
 import os
 import tempfile
 import uuid

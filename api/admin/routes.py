@@ -10,12 +10,11 @@ from litestar import Controller, Request, Response, delete, post
 from litestar.params import FromPath
 from msgspec import Meta
 
-from api.shell import database
+from api.shell import database, keys
 from api.shell.auth import authenticate, require
 from api.shell.errors import FieldError, decode, invalid, not_found
 from api.shell.openapi import documented_body
 from api.shell.responses import json_response
-from api.shell import keys
 from domain.shipment import NO_NUL, Carrier, normalize_carrier
 
 _encode = msgspec.json.Encoder().encode
@@ -53,7 +52,7 @@ class KeyOut(msgspec.Struct, kw_only=True, omit_defaults=True):
 
 class AdminController(Controller):
     path = "/v1"
-    tags = ["admin"]
+    tags = ("admin",)
 
     @post("/accounts", status_code=201, summary="Create an account", operation_class=documented_body(CreateAccount))
     async def create_account(self, request: Request) -> Response[AccountOut]:

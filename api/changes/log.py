@@ -43,7 +43,7 @@ async def append(conn: asyncpg.Connection, changes: Sequence[NewChange]) -> list
     """Append in the caller's transaction, as its last statement before commit."""
     if not changes:
         return []
-    columns = list(zip(*changes))
+    columns = list(zip(*changes, strict=False))
     rows = await conn.fetch(APPEND, *(list(c) for c in columns))
     return [r["seq"] for r in rows]
 

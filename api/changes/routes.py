@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from litestar import Controller, Request, Response, get
 from typing import Annotated
 
+from litestar import Controller, Request, Response, get
 from litestar.params import FromQuery, QueryParameter
 
+from api.changes import log as change_log
 from api.shell.auth import authenticate
 from api.shell.errors import not_found
 from api.shell.responses import json_response
-from api.changes import log as change_log
 
 
 class ChangeController(Controller):
     path = "/v1/changes"
-    tags = ["changes"]
+    tags = ("changes",)
 
     @get("/", summary="Changes after `after`, oldest first; resume from next_after")
     async def list_changes(

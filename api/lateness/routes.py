@@ -9,11 +9,11 @@ import msgspec
 from litestar import Controller, Request, Response, get
 from litestar.params import FromQuery, QueryParameter
 
-from api.shell.clock import utcnow
+from api.lateness import store as reports
 from api.shell.auth import authenticate
+from api.shell.clock import utcnow
 from api.shell.errors import FieldError, invalid, not_found
 from api.shell.responses import aware, cursor_for, cursor_id, json_response
-from api.lateness import store as reports
 
 _encode = msgspec.json.Encoder().encode
 
@@ -34,7 +34,7 @@ def parse_month(value: str) -> date:
 
 
 class ReportController(Controller):
-    tags = ["lateness"]
+    tags = ("lateness",)
 
     @get("/v1/late-deliveries", summary="Lateness records, newest first, with keyset pagination")
     async def list_late_deliveries(

@@ -17,9 +17,9 @@ from datetime import datetime
 
 import asyncpg
 
+from api.changes import log as change_log
 from api.shell import database
 from api.shell.clock import utcnow
-from api.changes import log as change_log
 from api.shipments import store
 
 log = logging.getLogger("ontime.deadlines")

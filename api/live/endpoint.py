@@ -8,11 +8,11 @@ import msgspec
 from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
 
-from api.shell.auth import Principal, bearer_token
-from api.shell.errors import field_error
 from api.live import protocol
 from api.live.hub import Hub, Subscriber, TooManySubscriptions
 from api.shell import keys
+from api.shell.auth import Principal, bearer_token
+from api.shell.errors import field_error
 
 AUTH_TIMEOUT = 5.0
 

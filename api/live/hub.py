@@ -15,6 +15,7 @@ promptly is not that); it is then closed with 4008 and resumes with `since`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
@@ -22,9 +23,9 @@ from collections.abc import Iterable
 
 import asyncpg
 
-from api.shell.auth import Principal
-from api.live import protocol
 from api.changes import log as change_log
+from api.live import protocol
+from api.shell.auth import Principal
 from api.shell.tasks import cancel_and_wait
 
 log = logging.getLogger("ontime.live")
@@ -42,19 +43,19 @@ class Subscriber:
     """One websocket connection, as the hub sees it."""
 
     __slots__ = (
-        "principal",
-        "secret_hash",
         "accounts",
-        "shipments",
+        "close_code",
+        "drained",
         "everything",
         "high_water",
-        "outbox",
-        "ready",
-        "drained",
-        "pending",
-        "close_code",
-        "max_outbox",
         "max_lag",
+        "max_outbox",
+        "outbox",
+        "pending",
+        "principal",
+        "ready",
+        "secret_hash",
+        "shipments",
     )
 
     def __init__(self, principal: Principal, secret_hash: bytes, max_outbox: int, max_lag: float) -> None:
@@ -157,10 +158,8 @@ class Hub:
 
     async def _run(self) -> None:
         while True:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll_interval)
-            except TimeoutError:
-                pass
             self._wake.clear()
             try:
                 await self.catch_up()

@@ -15,8 +15,8 @@ import asyncpg
 import msgspec
 from litestar.connection import ASGIConnection
 
-from api.shell.errors import Problem, not_found
 from api.shell import keys
+from api.shell.errors import Problem, not_found
 
 
 class Principal(msgspec.Struct, frozen=True, kw_only=True):

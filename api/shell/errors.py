@@ -164,7 +164,7 @@ def _on_unexpected(request: Request, exc: Exception) -> Response:
 exception_handlers = {
     Problem: _on_problem,
     HTTPException: _on_http_exception,
-    **{lost: _on_connection_lost for lost in CONNECTION_LOST},
+    **dict.fromkeys(CONNECTION_LOST, _on_connection_lost),
     Exception: _on_unexpected,
 }
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import re
 from datetime import datetime
 from typing import Annotated
 
@@ -12,14 +10,13 @@ from litestar import Controller, Request, Response, get, post, put
 from litestar.params import FromPath, FromQuery, QueryParameter
 
 from api import wire
-from api.shipments import service
-from api.shell.clock import utcnow
 from api.shell.auth import Principal, authenticate
-from api.shell.responses import aware, cursor_for, cursor_id, json_response
+from api.shell.clock import utcnow
 from api.shell.errors import FieldError, Problem, decode, invalid, not_found
 from api.shell.health import EVENTS
 from api.shell.openapi import documented_body
-from api.shipments import store
+from api.shell.responses import aware, cursor_for, cursor_id, json_response
+from api.shipments import service, store
 from domain.shipment import (
     CreateShipment,
     PromiseRevision,
@@ -27,9 +24,7 @@ from domain.shipment import (
     RecordEvent,
     RevisePromise,
     Shipment,
-    utc,
 )
-from domain.errors import InvalidField
 from domain.status import TERMINAL, Status
 
 _encode = msgspec.json.Encoder().encode
@@ -86,7 +81,7 @@ class PromiseHistory(msgspec.Struct, kw_only=True):
 
 class ShipmentController(Controller):
     path = "/v1/shipments"
-    tags = ["shipments"]
+    tags = ("shipments",)
 
     @post(
         "/",
@@ -278,7 +273,7 @@ def decode_list(body: bytes) -> list[msgspec.Raw]:
 
 class EventBatchController(Controller):
     path = "/v1/events"
-    tags = ["events"]
+    tags = ("events",)
 
     @post(
         "/",

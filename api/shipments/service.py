@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
 import asyncpg
 import msgspec
 
 from api import wire
-from api.shell import database
-from api.shell.auth import Principal
-from api.shell.errors import FieldError, Problem, invalid, not_found
-from api.shell.clock import utcnow
-from api.shell.ids import new_id
 from api.changes import log as change_log
-from api.shell import keys
+from api.shell import database, keys
+from api.shell.auth import Principal
+from api.shell.clock import utcnow
+from api.shell.errors import FieldError, Problem, invalid, not_found
+from api.shell.ids import new_id
 from api.shipments import store
 from domain.shipment import (
     CreateShipment,

@@ -9,7 +9,6 @@ import asyncpg
 import msgspec
 
 from api.shell.ids import new_id
-
 from domain.shipment import LateDelivery, Place, Progress, PromiseRevision, Recipient, Shipment, TrackingEvent
 from domain.status import Reason, Status
 
@@ -219,7 +218,7 @@ async def lock_by_ids(conn: asyncpg.Connection, ids: Sequence[str]) -> list[Ship
 
 
 async def lock_by_tracking(conn: asyncpg.Connection, addresses: Iterable[tuple[str, str]]) -> list[Shipment]:
-    carriers, numbers = zip(*addresses) if addresses else ((), ())
+    carriers, numbers = zip(*addresses, strict=False) if addresses else ((), ())
     locked = [r["id"] for r in await conn.fetch(LOCK_TRACKING, list(carriers), list(numbers))]
     return await _read_locked(conn, locked)
 
@@ -233,7 +232,7 @@ async def _read_locked(conn: asyncpg.Connection, ids: list[str]) -> list[Shipmen
 async def known_event_keys(conn: asyncpg.Connection, pairs: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
     if not pairs:
         return set()
-    ids, keys = zip(*pairs)
+    ids, keys = zip(*pairs, strict=False)
     rows = await conn.fetch(KNOWN_EVENT_KEYS, list(ids), list(keys))
     return {(r["shipment_id"], r["key"]) for r in rows}
 

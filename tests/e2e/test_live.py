@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import itertools
 import json
 import os
 import socket
@@ -63,10 +64,13 @@ class Live:
         return received
 
     async def nothing_for(self, seconds: float) -> None:
-        with pytest.raises(TimeoutError):
+        async def refuse_changes() -> None:
             while True:
                 message = json.loads(await asyncio.wait_for(self.ws.recv(), seconds))
                 assert message["type"] not in CHANGE_TYPES, message
+
+        with pytest.raises(TimeoutError):
+            await refuse_changes()
 
     async def close(self) -> None:
         await self.ws.close()
@@ -166,7 +170,7 @@ async def test_concurrent_writers_through_both_processes_reach_one_subscriber_on
         await asyncio.gather(*(writer(i) for i in range(4)))
         received = await live.changes(100, timeout=20)
         seqs = [c["seq"] for c in received]
-        assert all(x < y for x, y in zip(seqs, seqs[1:]))
+        assert all(x < y for x, y in itertools.pairwise(seqs))
         everything = (await customer_a.get("/v1/changes", params={"limit": 1000})).json()["items"]
         assert seqs == [c["seq"] for c in everything]
         await live.nothing_for(0.5)
@@ -259,9 +263,13 @@ async def test_a_client_that_stops_reading_is_cut_off_while_another_keeps_up(
         # bursts of 500 are not falling behind: the healthy client got all 2,000
         # changes, each batch promptly, while the stalled one was cut off
         assert max(waits) < 5, waits
-        with pytest.raises(websockets.ConnectionClosed) as closed:
+
+        async def read_until_closed() -> None:
             while True:
                 await asyncio.wait_for(stalled.ws.recv(), 10)
+
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await read_until_closed()
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 4008
     finally:
         await healthy.close()

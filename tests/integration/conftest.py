@@ -12,8 +12,8 @@ import msgspec
 import pytest
 
 from api.app import create_app
-from api.shell.settings import Settings
 from api.shell import keys
+from api.shell.settings import Settings
 
 ADMIN_SECRET = "test-admin-secret-0123456789"
 

@@ -28,12 +28,11 @@ import asyncpg
 import msgspec
 import pytest
 
-from api.shipments import service as tracking
-from api.shell.clock import utcnow
-from api.shell.auth import Principal
-from api.shell.database import create_pool
 from api.changes import log as change_log
 from api.shell import keys
+from api.shell.auth import Principal
+from api.shell.database import create_pool
+from api.shipments import service as tracking
 from domain.shipment import CreateShipment, RecordCarrierEvent, RecordEvent
 
 READ_AFTER = "select seq from changes where seq > $1 order by seq"
@@ -245,7 +244,7 @@ async def test_a_reader_never_sees_a_seq_below_one_it_has_seen_while_many_writer
         process.start()
         processes.append((process, ready))
     try:
-        for process, ready in processes:
+        for _process, ready in processes:
             assert await asyncio.to_thread(ready.wait, 30), "a writer process did not start"
 
         reader_conn = await asyncpg.connect(database_url)
@@ -311,7 +310,7 @@ returning seq
 async def append_without_the_lock(conn: asyncpg.Connection, changes: Sequence[change_log.NewChange]) -> list[int]:
     """append_changes (migrations/0004) minus its advisory lock: how the log
     would be written if the lock were dropped."""
-    rows = await conn.fetch(UNLOCKED_APPEND, *(list(column) for column in zip(*changes)))
+    rows = await conn.fetch(UNLOCKED_APPEND, *(list(column) for column in zip(*changes, strict=False)))
     return [r["seq"] for r in rows]
 
 
@@ -343,7 +342,7 @@ async def one_slow_writer_among_fast_ones(database_url: str, append: Append) -> 
             (slow_seq,) = await append(slow, [change])
             fast = asyncio.gather(*(fast_writer() for _ in range(4)))
             deadline = time.monotonic() + 0.5
-            while reader.high <= slow_seq and time.monotonic() < deadline:
+            while reader.high <= slow_seq and time.monotonic() < deadline:  # noqa: ASYNC110 (polls by design)
                 await asyncio.sleep(0.005)
             saw_past_while_uncommitted = reader.high > slow_seq
         await asyncio.wait_for(fast, 30)
@@ -365,7 +364,7 @@ async def test_without_the_lock_the_checker_finds_the_seq_a_slow_writer_committe
 
 
 async def test_with_the_lock_a_slow_writer_holds_later_seqs_back_until_it_commits(database_url: str):
-    reader, committed, slow_seq, saw_past = await one_slow_writer_among_fast_ones(database_url, change_log.append)
+    reader, committed, _slow_seq, saw_past = await one_slow_writer_among_fast_ones(database_url, change_log.append)
     assert not saw_past
     assert skipped_over(reader.polls, committed) == []
     assert reader.seen == set(committed) and len(committed) == 21

@@ -92,9 +92,8 @@ async def test_an_event_that_waited_for_the_row_lock_sees_the_lateness_record_ma
 
 async def deadlines_lock_free(conn: asyncpg.Connection, shipment_id: str) -> list[str]:
     """Record the broken promise on an already locked row, in the caller's transaction."""
-    from api.shipments import service as tracking
-    from api.shell.clock import utcnow
     from api.changes import log as change_log
+    from api.shell.clock import utcnow
     from api.shipments import store
 
     shipment = store.shipment_from_row(await conn.fetchrow(store.GET, shipment_id))

@@ -6,10 +6,10 @@ import asyncio
 
 import asyncpg
 
-from api.shell.auth import Principal
+from api.changes import log as change_log
 from api.live import protocol
 from api.live.hub import Hub
-from api.changes import log as change_log
+from api.shell.auth import Principal
 
 SUPPORT = Principal(key_id="key_1", role="support", account_id=None, carrier=None)
 

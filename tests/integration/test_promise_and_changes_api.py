@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 
 import asyncpg
 import pytest
@@ -232,7 +233,7 @@ async def test_the_feed_returns_the_accounts_changes_in_strictly_increasing_seq_
     items = (await feed(customer, after=0))["items"]
     seqs = [c["seq"] for c in items]
     assert len(items) == 9
-    assert all(a < b for a, b in zip(seqs, seqs[1:]))
+    assert all(a < b for a, b in itertools.pairwise(seqs))
     assert [c["type"] for c in items] == ["event", "promise_revised", "event"] * 3
     assert [c["shipment"]["id"] for c in items] == [s["id"] for s in shipments for _ in range(3)]
     # each change carries the shipment as that change left it

@@ -9,7 +9,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from domain.events import PromiseBroken, DeliveredLate, EventRecorded, PromiseRevised
+from domain.events import DeliveredLate, EventRecorded, PromiseBroken, PromiseRevised
 from domain.promise import PromiseError
 from domain.shipment import (
     CreateShipment,

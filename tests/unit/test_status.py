@@ -35,7 +35,7 @@ def test_the_statuses_are_exactly_the_nine_words_of_the_contract() -> None:
 
 
 def test_the_terminal_statuses_are_exactly_delivered_returned_and_cancelled() -> None:
-    assert TERMINAL == {Status.DELIVERED, Status.RETURNED_TO_SENDER, Status.CANCELLED}
+    assert {Status.DELIVERED, Status.RETURNED_TO_SENDER, Status.CANCELLED} == TERMINAL
 
 
 @pytest.mark.parametrize("status", list(Status))

@@ -1,4 +1,4 @@
-# The two commands: `make run` serves the API, `make test` runs every test.
+# The two commands: `make run` serves the API, `make test` runs every check and test.
 # Both build the virtualenv first; nothing needs installing by hand but Python 3.11+.
 
 PYTHON ?= python3
@@ -6,13 +6,31 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test migrate bench docker clean
+.PHONY: run test lint format types pytest migrate bench docker clean
 
 run: $(STAMP)
 	$(BIN)/ontime serve
 
-test: $(STAMP)
+# every check, then the tests: a lint or type error fails CI before pytest runs
+test: lint pytest
+
+pytest: $(STAMP)
+	@echo "== pytest"
 	$(BIN)/pytest
+
+lint: $(STAMP)
+	@echo "== ruff (lint, format) and import-linter (layers)"
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+types: $(STAMP)
+	@echo "== mypy --strict (domain/, api/)"
+	$(BIN)/mypy
 
 migrate: $(STAMP)
 	$(BIN)/ontime migrate

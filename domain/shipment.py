@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, overload
 
 import msgspec
 from msgspec import Meta
@@ -49,6 +49,12 @@ EventId = Annotated[str, Meta(min_length=1, max_length=200, pattern=NO_NUL)]
 CountryCode = Annotated[str, Meta(pattern=r"^[A-Za-z]{2}$", description="ISO 3166-1 alpha-2")]
 
 
+@overload
+def utc(moment: datetime, field: str) -> datetime: ...
+@overload
+def utc(moment: None, field: str) -> None: ...
+@overload
+def utc(moment: datetime | None, field: str) -> datetime | None: ...
 def utc(moment: datetime | None, field: str) -> datetime | None:
     """Instants are kept in UTC: the offset a sender used is not part of the fact."""
     if moment is None:

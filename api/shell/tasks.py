@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 
-async def cancel_and_wait(task: asyncio.Task | None) -> None:
+async def cancel_and_wait(task: asyncio.Task[object] | None) -> None:
     """Cancel a background loop and wait until it has stopped."""
     if task is None:
         return

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from litestar import Request, Response, get
+from litestar.datastructures import State
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
+
+from api.shell.database import pool_of
 
 REQUESTS = Counter("ontime_http_requests", "HTTP requests answered, by status", ["status"])
 EVENTS = Counter("ontime_events", "Tracking events received", ["outcome"])
@@ -17,9 +21,9 @@ async def healthz() -> dict[str, str]:
 
 
 @get("/readyz", summary="Readiness: the database answers", tags=["health"])
-async def readyz(request: Request) -> Response:
+async def readyz(request: Request[Any, Any, State]) -> Response[dict[str, str]]:
     try:
-        await asyncio.wait_for(request.app.state.pool.fetchval("select 1"), 2.0)
+        await asyncio.wait_for(pool_of(request.app).fetchval("select 1"), 2.0)
     except Exception as exc:  # whatever the failure, the answer is "not ready"
         return Response(
             content={"status": "unavailable", "detail": f"database: {exc.__class__.__name__}"},

@@ -38,7 +38,7 @@ class Listener:
         self._on_disconnect: list[Callable[[], None]] = []
         self._health_interval = health_interval
         self._retry_interval = retry_interval
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
         self._lost = asyncio.Event()
         self.connected = asyncio.Event()
 
@@ -103,6 +103,8 @@ class Listener:
             for callback in self._on_disconnect:
                 callback()
 
-    def _dispatch(self, _conn: object, _pid: int, channel: str, payload: str) -> None:
+    def _dispatch(self, _conn: object, _pid: int, channel: str, payload: object) -> None:
+        # a NOTIFY payload is text; asyncpg's listener signature says object
+        text = str(payload)
         for handler in self._handlers.get(channel, ()):
-            handler(payload)
+            handler(text)

@@ -20,13 +20,16 @@ import logging
 import time
 from collections import deque
 from collections.abc import Iterable
-
-import asyncpg
+from typing import TYPE_CHECKING, TypeVar
 
 from api.changes import log as change_log
 from api.live import protocol
 from api.shell.auth import Principal
+from api.shell.database import Pool
 from api.shell.tasks import cancel_and_wait
+
+if TYPE_CHECKING:
+    from litestar import Litestar
 
 log = logging.getLogger("ontime.live")
 
@@ -119,7 +122,7 @@ class Subscriber:
 class Hub:
     def __init__(
         self,
-        pool: asyncpg.Pool,
+        pool: Pool,
         *,
         poll_interval: float = 1.0,
         max_outbox: int = 10_000,
@@ -137,8 +140,8 @@ class Hub:
         self.everything: set[Subscriber] = set()
         self.by_key: dict[bytes, set[Subscriber]] = {}
         self._wake = asyncio.Event()
-        self._task: asyncio.Task | None = None
-        self._pinger: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._pinger: asyncio.Task[None] | None = None
 
     # -- the pump --------------------------------------------------------------
 
@@ -315,9 +318,18 @@ class Hub:
             yield from group
 
 
-def _discard(index: dict, key: object, subscriber: Subscriber) -> None:
+_Key = TypeVar("_Key")
+
+
+def _discard(index: dict[_Key, set[Subscriber]], key: _Key, subscriber: Subscriber) -> None:
     group = index.get(key)
     if group is not None:
         group.discard(subscriber)
         if not group:
             del index[key]
+
+
+def hub_of(app: Litestar) -> Hub:
+    """The hub the lifespan keeps on app.state (which Litestar leaves untyped)."""
+    hub: Hub = app.state.hub
+    return hub

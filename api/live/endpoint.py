@@ -3,42 +3,50 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import msgspec
 from litestar import WebSocket, websocket
+from litestar.datastructures import State
 from litestar.exceptions import WebSocketDisconnect
 
 from api.live import protocol
-from api.live.hub import Hub, Subscriber, TooManySubscriptions
+from api.live.hub import Hub, Subscriber, TooManySubscriptions, hub_of
 from api.shell import keys
-from api.shell.auth import Principal, bearer_token
+from api.shell.auth import KeyCache, Principal, bearer_token
+from api.shell.database import pool_of
 from api.shell.errors import field_error
 
 AUTH_TIMEOUT = 5.0
 
 
 @websocket("/v1/live")
-async def live(socket: WebSocket) -> None:
+async def live(socket: WebSocket[Any, Any, State]) -> None:
     await socket.accept()
-    state = socket.app.state
-    hub: Hub = state.hub
+    hub = hub_of(socket.app)
+    pool = pool_of(socket.app)
+    key_cache: KeyCache = socket.app.state.key_cache
     token = bearer_token(socket)
     if token is None:
+        first: protocol.ClientMessage | None
         try:
             first_message = await asyncio.wait_for(socket.receive_text(), AUTH_TIMEOUT)
-            token = protocol.client_decoder.decode(first_message).token
-        except (TimeoutError, msgspec.ValidationError, msgspec.DecodeError, AttributeError):
-            await socket.close(protocol.UNAUTHORIZED, 'authenticate within 5 s: header or {"type": "auth"}')
-            return
+            first = protocol.client_decoder.decode(first_message)
+        except (TimeoutError, msgspec.ValidationError, msgspec.DecodeError):
+            first = None
         except WebSocketDisconnect:
             return
-    generation = state.key_cache.generation
-    principal = await state.key_cache.principal(state.pool, token)
+        if not isinstance(first, protocol.Auth):
+            await socket.close(protocol.UNAUTHORIZED, 'authenticate within 5 s: header or {"type": "auth"}')
+            return
+        token = first.token
+    generation = key_cache.generation
+    principal = await key_cache.principal(pool, token)
     if principal is None or not principal.reads_shipments:
         await socket.close(protocol.UNAUTHORIZED, "unknown, revoked or non-reading API key")
         return
     subscriber = hub.connect(principal, keys.secret_hash(token))
-    if state.key_cache.generation != generation and not await keys.is_active(state.pool, token):
+    if key_cache.generation != generation and not await keys.is_active(pool, token):
         # revoked while we were checking it: its NOTIFY found no socket to close
         subscriber.close(protocol.REVOKED)
     writer = asyncio.create_task(_write(socket, subscriber))
@@ -55,7 +63,7 @@ async def live(socket: WebSocket) -> None:
         await asyncio.gather(writer, return_exceptions=True)
 
 
-async def _write(socket: WebSocket, subscriber: Subscriber) -> None:
+async def _write(socket: WebSocket[Any, Any, State], subscriber: Subscriber) -> None:
     """Drain the connection's outbox (pings come through it too, from the hub's
     timer); close when told to. A plain wait: no timer per message."""
     outbox = subscriber.outbox

@@ -13,6 +13,8 @@ from pathlib import Path
 import asyncpg
 import msgspec
 
+from api.shell.database import Connection
+
 # Any fixed bigint will do, as long as every process migrating this database uses it: "ontime" in ASCII.
 MIGRATION_LOCK_KEY = 0x6F6E74696D65
 
@@ -68,7 +70,7 @@ def read_migrations(directory: Path) -> list[Migration]:
 
 
 async def apply_migrations(
-    conn: asyncpg.Connection,
+    conn: Connection,
     directory: Path,
     *,
     on_applied: Callable[[str], None] | None = None,
@@ -119,7 +121,7 @@ def _refuse_mismatches(migrations: list[Migration], applied: dict[int, asyncpg.R
             )
 
 
-async def _apply(conn: asyncpg.Connection, migration: Migration) -> None:
+async def _apply(conn: Connection, migration: Migration) -> None:
     try:
         async with conn.transaction():
             await conn.execute(migration.sql)

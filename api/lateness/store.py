@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Any, Literal
 
 import asyncpg
 import msgspec
+
+from api.shell.database import Executor
 
 GroupBy = Literal["carrier", "lane", "account"]
 
@@ -101,7 +103,7 @@ class OnTimeReport(msgspec.Struct, kw_only=True):
 
 
 async def on_time_report(
-    conn: asyncpg.Connection | asyncpg.Pool,
+    conn: Executor,
     month: date,
     group_by: GroupBy,
     now: datetime,
@@ -162,7 +164,7 @@ class LateDeliveryRecord(msgspec.Struct, kw_only=True):
     detected_at: datetime
     detected_by: str
     status_at_detection: str | None
-    location_at_detection: dict | None
+    location_at_detection: dict[str, Any] | None  # jsonb as the database holds it
     delivered_at: datetime | None
     delay_seconds: int | None
     closed_at: datetime | None
@@ -185,7 +187,7 @@ limit $7
 
 
 async def late_deliveries(
-    conn: asyncpg.Connection | asyncpg.Pool,
+    conn: Executor,
     *,
     account_id: str | None,
     carrier: str | None,

@@ -15,9 +15,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import NamedTuple
 
-import asyncpg
-
 from api import wire
+from api.shell.database import Connection, Executor
 from domain.shipment import Shipment
 
 # The lock's key is in migrations/0004 (append_changes), which takes the lock,
@@ -39,7 +38,7 @@ class NewChange(NamedTuple):
     body: bytes
 
 
-async def append(conn: asyncpg.Connection, changes: Sequence[NewChange]) -> list[int]:
+async def append(conn: Connection, changes: Sequence[NewChange]) -> list[int]:
     """Append in the caller's transaction, as its last statement before commit."""
     if not changes:
         return []
@@ -48,9 +47,7 @@ async def append(conn: asyncpg.Connection, changes: Sequence[NewChange]) -> list
     return [r["seq"] for r in rows]
 
 
-async def after(
-    conn: asyncpg.Connection | asyncpg.Pool, account_id: str | None, seq: int, limit: int
-) -> list[tuple[int, bytes]]:
+async def after(conn: Executor, account_id: str | None, seq: int, limit: int) -> list[tuple[int, bytes]]:
     if account_id is None:
         rows = await conn.fetch(AFTER, seq, limit)
     else:

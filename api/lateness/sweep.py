@@ -15,8 +15,6 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 
-import asyncpg
-
 from api.changes import log as change_log
 from api.shell import database
 from api.shell.clock import utcnow
@@ -38,7 +36,7 @@ DUE = (
 )
 
 
-async def sweep_once(pool: asyncpg.Pool, now: datetime, batch: int = BATCH) -> int:
+async def sweep_once(pool: database.Pool, now: datetime, batch: int = BATCH) -> int:
     """Record one batch of broken promises; returns how many."""
     async with database.transaction(pool) as conn:
         shipments = [store.shipment_from_row(r) for r in await conn.fetch(DUE, now, batch)]
@@ -52,7 +50,7 @@ async def sweep_once(pool: asyncpg.Pool, now: datetime, batch: int = BATCH) -> i
     return len(broken)
 
 
-async def sweep(pool: asyncpg.Pool, now: datetime, batch: int = BATCH) -> int:
+async def sweep(pool: database.Pool, now: datetime, batch: int = BATCH) -> int:
     """Record every promise broken by `now`, a batch per transaction."""
     total = 0
     while True:
@@ -62,7 +60,7 @@ async def sweep(pool: asyncpg.Pool, now: datetime, batch: int = BATCH) -> int:
             return total
 
 
-async def run(pool: asyncpg.Pool, interval: float, clock: Callable[[], datetime] = utcnow) -> None:
+async def run(pool: database.Pool, interval: float, clock: Callable[[], datetime] = utcnow) -> None:
     """Sweep every `interval` seconds. Each batch reads the clock afresh (a
     backlog also takes in what fell due meanwhile), and a long sweep shortens
     the pause after it rather than adding to it."""

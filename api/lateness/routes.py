@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Controller, Request, Response, get
+from litestar.datastructures import State
 from litestar.params import FromQuery, QueryParameter
 
 from api.lateness import store as reports
 from api.shell.auth import authenticate
 from api.shell.clock import utcnow
+from api.shell.database import pool_of
 from api.shell.errors import FieldError, invalid, not_found
 from api.shell.responses import aware, cursor_for, cursor_id, json_response
 
@@ -39,7 +41,7 @@ class ReportController(Controller):
     @get("/v1/late-deliveries", summary="Lateness records, newest first, with keyset pagination")
     async def list_late_deliveries(
         self,
-        request: Request,
+        request: Request[Any, Any, State],
         carrier: FromQuery[str | None] = None,
         account_id: FromQuery[str | None] = None,
         # `state` on the wire; the name is reserved in handler signatures
@@ -53,7 +55,7 @@ class ReportController(Controller):
         if not principal.reads_shipments:
             raise not_found("endpoint")
         items = await reports.late_deliveries(
-            request.app.state.pool,
+            pool_of(request.app),
             account_id=principal.account_scope or account_id,
             carrier=None if carrier is None else carrier.lower(),
             open_only=None if record_state is None else record_state == "open",
@@ -70,7 +72,7 @@ class ReportController(Controller):
     @get("/v1/reports/on-time", summary="On-time rate, counts and delays for a month, grouped")
     async def on_time_report(
         self,
-        request: Request,
+        request: Request[Any, Any, State],
         month: Annotated[str, QueryParameter(pattern=MONTH)],
         group_by: FromQuery[Literal["carrier", "lane", "account"]] = "carrier",
         account_id: FromQuery[str | None] = None,
@@ -80,7 +82,7 @@ class ReportController(Controller):
         if not principal.reads_shipments:
             raise not_found("endpoint")
         report = await reports.on_time_report(
-            request.app.state.pool,
+            pool_of(request.app),
             parse_month(month),
             group_by,
             utcnow(),

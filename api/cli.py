@@ -7,8 +7,13 @@ import asyncio
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from api.shell.settings import Settings
+
+if TYPE_CHECKING:
+    # imported where used at run time, so that `ontime migrate` loads no more than it needs
+    from api.lateness.store import OnTimeReport, OnTimeRow
 
 
 def _migrate_and_bootstrap(settings: Settings, database_url: str) -> None:
@@ -111,7 +116,7 @@ def report(args: argparse.Namespace) -> None:
         raise SystemExit("ontime: the database schema is older than this ontime; run `ontime migrate` first") from None
 
 
-def format_report(report) -> str:
+def format_report(report: OnTimeReport) -> str:
     headers = [
         report.group_by,
         "due",
@@ -128,7 +133,7 @@ def format_report(report) -> str:
     def hours(seconds: float | None) -> str:
         return "-" if seconds is None else f"{seconds / 3600:.1f} h"
 
-    def line(row, name: str) -> list[str]:
+    def line(row: OnTimeRow, name: str) -> list[str]:
         rate = "-" if row.on_time_rate is None else f"{100 * row.on_time_rate:.1f}"
         reasons = ", ".join(f"{r.reason} {r.count}" for r in row.top_reasons) or "-"
         return [

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 
 import asyncpg
 
+from api.shell.database import Connection
 from api.shell.tasks import cancel_and_wait
 
 log = logging.getLogger("ontime.listener")
@@ -103,7 +104,7 @@ class Listener:
             for callback in self._on_disconnect:
                 callback()
 
-    def _dispatch(self, _conn: object, _pid: int, channel: str, payload: object) -> None:
+    def _dispatch(self, _conn: Connection, _pid: int, channel: str, payload: object) -> None:
         # a NOTIFY payload is text; asyncpg's listener signature says object
         text = str(payload)
         for handler in self._handlers.get(channel, ()):

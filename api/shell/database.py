@@ -93,22 +93,86 @@ async def _create_database_if_missing(server_url: str, name: str) -> None:
         await conn.close()
 
 
+# How long a request may wait to reach the database before it is told to come
+# back later (asyncpg waits 60 s to connect, and for a pooled connection forever).
+CONNECT_TIMEOUT = 5.0
+ACQUIRE_TIMEOUT = 5.0
+
+
+class DatabaseUnavailable(Exception):
+    """The database cannot be reached now: down, starting up, shutting down, out
+    of connections, unreachable over the network, or every pooled connection
+    busy for longer than ACQUIRE_TIMEOUT. The client's answer is a 503."""
+
+
+async def _connect(*args: Any, **kwargs: Any) -> asyncpg.Connection[asyncpg.Record]:
+    """asyncpg.connect, its every failure one DatabaseUnavailable: whatever the
+    transport says (FileNotFoundError for a unix socket that is gone,
+    ConnectionRefusedError, ssl.SSLError, a timeout) and whatever the server
+    says (starting up, shutting down, too many connections) means the same."""
+    try:
+        return await asyncpg.connect(*args, **kwargs)
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        raise DatabaseUnavailable(f"cannot connect to the database: {exc!r}") from exc
+
+
+class _Acquire:
+    """asyncpg's acquire context (awaited or entered), its timeout a DatabaseUnavailable."""
+
+    __slots__ = ("_context",)
+
+    def __init__(self, context: Any) -> None:
+        self._context = context
+
+    async def __aenter__(self) -> Any:
+        try:
+            return await self._context.__aenter__()
+        except TimeoutError as exc:
+            raise DatabaseUnavailable("no database connection came free in time") from exc
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self._context.__aexit__(*exc_info)
+
+    def __await__(self) -> Any:
+        return self.__aenter__().__await__()
+
+
+class _BoundedPool(asyncpg.Pool):  # type: ignore[type-arg]
+    """asyncpg's pool, whose every wait for a connection is bounded: its own
+    fetch/execute helpers acquire through acquire() too, so a request that
+    queries the pool directly is bounded as much as a transaction."""
+
+    def acquire(self, *, timeout: float | None = None) -> Any:
+        return _Acquire(super().acquire(timeout=ACQUIRE_TIMEOUT if timeout is None else timeout))
+
+
 async def create_pool(url: str, *, min_size: int, max_size: int, statement_cache_size: int = 100) -> Pool:
-    """A pool whose connections read and write json/jsonb with msgspec.
+    """A pool whose connections read and write json/jsonb with msgspec, and
+    which raises DatabaseUnavailable, within seconds, when it cannot lend one.
 
     statement_cache_size must be 0 behind a transaction-pooling pgbouncer.
     """
-    return await asyncpg.create_pool(
+    pool = _BoundedPool(
         url,
         min_size=min_size,
         max_size=max_size,
+        max_queries=50_000,
+        max_inactive_connection_lifetime=300.0,
+        connect=_connect,
+        timeout=CONNECT_TIMEOUT,
         statement_cache_size=statement_cache_size,
         init=_register_json_codecs,
         # asyncpg's default reset costs a round trip per release, for session
         # state ontime never leaves on a pooled connection; but it is also what
         # finds a connection the server killed mid-operation (asyncpg then
         # discards it instead of lending it out corrupted, asyncpg#1069), so it stays.
+        reset=None,
+        loop=None,
+        connection_class=asyncpg.Connection,
+        record_class=asyncpg.Record,
     )
+    await pool
+    return pool
 
 
 def _encode_json(value: Any) -> str:
@@ -132,6 +196,7 @@ CONNECTION_LOST: tuple[type[BaseException], ...] = (
     asyncpg.ConnectionDoesNotExistError,
     asyncpg.PostgresConnectionError,
     asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
     asyncpg.CannotConnectNowError,
     ConnectionError,
     # asyncpg's own state machine confused by a connection killed mid-operation
@@ -146,28 +211,36 @@ async def transaction(pool: Pool) -> AsyncIterator[Connection]:
     A pooled connection can have died while idle; when that shows at BEGIN,
     nothing has been sent, so the work starts over once on a new connection.
     Later, a lost connection is the caller's 503: whether COMMIT landed is
-    unknowable, and only the client can decide to retry."""
+    unknowable, and only the client can decide to retry. Either way, a
+    database out of reach is one DatabaseUnavailable."""
     for attempt in (1, 2):
         conn = await pool.acquire()
         transaction = conn.transaction()
         try:
             await transaction.start()
             break
-        except CONNECTION_LOST:
+        except CONNECTION_LOST as exc:
             await pool.release(conn)
             if attempt == 2:
-                raise
+                raise DatabaseUnavailable(f"the database connection was lost: {exc!r}") from exc
         except BaseException:  # cancelled at BEGIN, say: the connection goes back all the same
             await pool.release(conn)
             raise
     try:
         yield conn
-    except BaseException:
+    except BaseException as exc:
         if not conn.is_closed():
-            await transaction.rollback()
+            # a connection lost now changes nothing: the transaction is gone either way
+            with contextlib.suppress(*CONNECTION_LOST):
+                await transaction.rollback()
+        if isinstance(exc, CONNECTION_LOST):
+            raise DatabaseUnavailable(f"the database connection was lost: {exc!r}") from exc
         raise
     else:
-        await transaction.commit()
+        try:
+            await transaction.commit()
+        except CONNECTION_LOST as exc:
+            raise DatabaseUnavailable(f"the database connection was lost at commit: {exc!r}") from exc
     finally:
         await pool.release(conn)
 

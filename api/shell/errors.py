@@ -9,7 +9,7 @@ import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
-from api.shell.database import CONNECTION_LOST
+from api.shell.database import CONNECTION_LOST, DatabaseUnavailable
 from domain.errors import InvalidField
 
 log = logging.getLogger("ontime")
@@ -141,13 +141,16 @@ def _on_http_exception(_: Request, exc: HTTPException) -> Response:
 
 
 def _on_connection_lost(request: Request, exc: Exception) -> Response:
-    log.warning("database connection lost on %s %s: %r", request.method, request.url.path, exc)
+    """DatabaseUnavailable (the pool and transaction() raise it for any failure
+    to reach the database), or a connection lost under a query run on the pool
+    directly, outside transaction()."""
+    log.warning("database unavailable on %s %s: %r", request.method, request.url.path, exc)
     return problem_response(
         Problem(
             503,
             "database-unavailable",
             "Database unavailable",
-            "the connection to the database was lost; retry shortly (a write may or may not have been committed: "
+            "the database cannot be reached just now; retry shortly (a write may or may not have been committed: "
             "creates with the same Idempotency-Key and events with an event_id are safe to repeat)",
             headers={"Retry-After": "1"},
         )
@@ -164,7 +167,7 @@ def _on_unexpected(request: Request, exc: Exception) -> Response:
 exception_handlers = {
     Problem: _on_problem,
     HTTPException: _on_http_exception,
-    **dict.fromkeys(CONNECTION_LOST, _on_connection_lost),
+    **dict.fromkeys((DatabaseUnavailable, *CONNECTION_LOST), _on_connection_lost),
     Exception: _on_unexpected,
 }
 

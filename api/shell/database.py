@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import sys
 import warnings
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Generator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
@@ -121,10 +121,10 @@ class _Acquire:
 
     __slots__ = ("_context",)
 
-    def __init__(self, context: Any) -> None:
+    def __init__(self, context: asyncpg.pool.PoolAcquireContext[asyncpg.Record]) -> None:
         self._context = context
 
-    async def __aenter__(self) -> Any:
+    async def __aenter__(self) -> asyncpg.pool.PoolConnectionProxy[asyncpg.Record]:
         try:
             return await self._context.__aenter__()
         except TimeoutError as exc:
@@ -133,16 +133,16 @@ class _Acquire:
     async def __aexit__(self, *exc_info: object) -> None:
         await self._context.__aexit__(*exc_info)
 
-    def __await__(self) -> Any:
+    def __await__(self) -> Generator[Any, None, asyncpg.pool.PoolConnectionProxy[asyncpg.Record]]:
         return self.__aenter__().__await__()
 
 
-class _BoundedPool(asyncpg.Pool):  # type: ignore[type-arg]
+class _BoundedPool(asyncpg.Pool):
     """asyncpg's pool, whose every wait for a connection is bounded: its own
     fetch/execute helpers acquire through acquire() too, so a request that
     queries the pool directly is bounded as much as a transaction."""
 
-    def acquire(self, *, timeout: float | None = None) -> Any:
+    def acquire(self, *, timeout: float | None = None) -> _Acquire:  # type: ignore[override]  # not a PoolAcquireContext, but awaited and entered as one, which is all asyncpg and ontime do with it
         return _Acquire(super().acquire(timeout=ACQUIRE_TIMEOUT if timeout is None else timeout))
 
 

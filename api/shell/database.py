@@ -145,6 +145,15 @@ class _BoundedPool(asyncpg.Pool):
     def acquire(self, *, timeout: float | None = None) -> _Acquire:  # type: ignore[override]  # not a PoolAcquireContext, but awaited and entered as one, which is all asyncpg and ontime do with it
         return _Acquire(super().acquire(timeout=ACQUIRE_TIMEOUT if timeout is None else timeout))
 
+    async def release(
+        self, connection: asyncpg.pool.PoolConnectionProxy[asyncpg.Record], *, timeout: float | None = None
+    ) -> None:
+        """Hand a connection back. Its reset failing (the connection lost, or
+        slower than the acquire's timeout) does not undo the work done on it:
+        asyncpg has then closed the connection and freed its place already."""
+        with contextlib.suppress(TimeoutError, *CONNECTION_LOST):
+            await super().release(connection, timeout=timeout)
+
 
 async def create_pool(url: str, *, min_size: int, max_size: int, statement_cache_size: int = 100) -> Pool:
     """A pool whose connections read and write json/jsonb with msgspec, and

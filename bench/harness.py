@@ -302,7 +302,13 @@ def number(value: float | None) -> str:
     """About three significant figures, thousands separated; "-" for nothing."""
     if value is None or value != value:
         return "-"
-    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.1f}" if abs(value) >= 10 else f"{value:.2f}"
+    return (
+        f"{value:,.0f}"
+        if abs(value) >= 100 or float(value).is_integer()
+        else f"{value:.1f}"
+        if abs(value) >= 10
+        else f"{value:.2f}"
+    )
 
 
 # -- figures against their floor -----------------------------------------------
@@ -332,7 +338,8 @@ def figure(
 ) -> Figure:
     """A Figure with the usual details: latency percentiles, the server's CPU time
     per `per` (over `count` of them), errors."""
-    parts = [f"p50 {number(p50_ms)} p99 {number(p99_ms)} ms"] if p50_ms is not None or p99_ms is not None else []
+    latency = [f"{name} {number(ms)}" for name, ms in (("p50", p50_ms), ("p99", p99_ms)) if ms is not None]
+    parts = [" ".join(latency) + " ms"] if latency else []
     cpu_us = server.us_per(count) if server else None
     if cpu_us is not None:
         parts.append(f"server cpu {cpu_us:,.0f} µs/{per}")

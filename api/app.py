@@ -8,10 +8,11 @@ import contextlib
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
-import asyncpg
-from litestar import Litestar, Response
+from litestar import Litestar, Request, Response
+from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
 
 from api import wire
 from api.admin.routes import AdminController
@@ -23,8 +24,8 @@ from api.live.endpoint import live
 from api.live.hub import Hub
 from api.live.listener import Listener
 from api.shell import keys
-from api.shell.auth import KeyCache
-from api.shell.database import create_pool
+from api.shell.auth import KeyCache, provide_caller
+from api.shell.database import Pool, create_pool
 from api.shell.errors import exception_handlers, refuse_nul
 from api.shell.health import REQUESTS, healthz, metrics, readyz
 from api.shell.settings import Settings
@@ -36,7 +37,7 @@ def create_app(
     settings: Settings,
     *,
     database_url: str,
-    pool: asyncpg.Pool | None = None,
+    pool: Pool | None = None,
 ) -> Litestar:
     """`database_url` is resolved already (embedded or not); a `pool` may be
     injected, and is then left open for its owner to close."""
@@ -101,7 +102,15 @@ def create_app(
         REQUESTS.labels(str(response.status_code)).inc()
         return response
 
+    def provide_pool(request: Request) -> Pool:
+        pool: Pool = request.app.state.pool
+        return pool
+
     return Litestar(
+        dependencies={
+            "pool": Provide(provide_pool, sync_to_thread=False),
+            "caller": Provide(provide_caller),
+        },
         route_handlers=[
             ShipmentController,
             EventBatchController,
@@ -123,6 +132,16 @@ def create_app(
             version="1",
             description="Shipment tracking: statuses, delivery promises, a change feed and honest lateness.",
             path="/docs",
+            components=Components(
+                security_schemes={
+                    "apiKey": SecurityScheme(
+                        type="http",
+                        scheme="bearer",
+                        description="an API key: `Authorization: Bearer ot_…` (admin makes keys with POST /v1/keys)",
+                    )
+                }
+            ),
+            security=[{"apiKey": []}],
             render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
         ),
         debug=False,

@@ -93,6 +93,10 @@ class AtRiskChange(msgspec.Struct, tag_field="type", tag="at_risk", kw_only=True
     shipment: ShipmentOut
 
 
+# every kind of change the log carries (the change feed documents each, with its seq)
+CHANGES: tuple[type[msgspec.Struct], ...] = (EventChange, PromiseRevisedChange, LateChange, AtRiskChange)
+
+
 def shipment_out(shipment: Shipment, now: datetime, *, with_recipient: bool = False) -> ShipmentOut:
     progress = shipment.progress
     return ShipmentOut(

@@ -2,34 +2,65 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Union
 
-from litestar import Controller, Request, Response, get
-from litestar.params import FromQuery, QueryParameter
+import msgspec
+from litestar import Controller, Response, get
+from litestar.di import NamedDependency
+from litestar.params import QueryParameter
 
+from api import wire
 from api.changes import log as change_log
-from api.shell.auth import authenticate
-from api.shell.errors import not_found
+from api.shell.auth import READERS, Principal, allow
+from api.shell.database import Pool
+from api.shell.errors import problems
+from api.shell.params import MAX_SEQ, AccountId
 from api.shell.responses import json_response
+
+
+def _with_seq(change: type[msgspec.Struct]) -> type[msgspec.Struct]:
+    """A change as the feed carries it: the change log's body with its `seq`."""
+    return msgspec.defstruct(
+        change.__name__.removesuffix("Change") + "Item",
+        [("seq", int)],
+        bases=(change,),
+        kw_only=True,
+        tag_field="type",
+        tag=change.__struct_config__.tag,
+    )
+
+
+ChangeItem = Union[tuple(_with_seq(c) for c in wire.CHANGES)]  # type: ignore[valid-type]  # noqa: UP007 (a Union built from wire.CHANGES)
+
+
+class ChangePage(msgspec.Struct):
+    items: list[ChangeItem]
+    next_after: int
 
 
 class ChangeController(Controller):
     path = "/v1/changes"
     tags = ("changes",)
 
-    @get("/", summary="Changes after `after`, oldest first; resume from next_after")
+    @get(
+        "/",
+        summary="Changes after `after`, oldest first; resume from next_after",
+        guards=[allow(*READERS)],
+        responses=problems(400, 401, 404, 503),
+    )
     async def list_changes(
         self,
-        request: Request,
-        after: Annotated[int, QueryParameter(ge=0)] = 0,
+        pool: NamedDependency[Pool],
+        caller: NamedDependency[Principal],
+        after: Annotated[
+            int, QueryParameter(ge=0, le=MAX_SEQ, description="the last seq seen (0: from the start)")
+        ] = 0,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
-        account_id: FromQuery[str | None] = None,
-    ) -> Response:
-        principal = await authenticate(request)
-        if not principal.reads_shipments:
-            raise not_found("endpoint")
-        scope = principal.account_scope or account_id
-        rows = await change_log.after(request.app.state.pool, scope, after, limit)
+        account_id: AccountId = None,
+    ) -> Response[ChangePage]:
+        scope = caller.account_scope or account_id
+        rows = await change_log.after(pool, scope, after, limit)
+        # the bodies are stored encoded: spliced, not decoded and encoded again
         items = b",".join(change_log.with_seq(seq, body) for seq, body in rows)
         next_after = rows[-1][0] if rows else after
         return json_response(b'{"items":[%s],"next_after":%d}' % (items, next_after))

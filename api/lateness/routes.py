@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from datetime import date
+from typing import Annotated, Literal
 
 import msgspec
-from litestar import Controller, Request, Response, get
-from litestar.datastructures import State
+from litestar import Controller, get
+from litestar.di import NamedDependency
 from litestar.params import FromQuery, QueryParameter
 
 from api.lateness import store as reports
-from api.shell.auth import authenticate
+from api.shell.auth import READERS, Principal, allow
 from api.shell.clock import utcnow
-from api.shell.database import pool_of
-from api.shell.errors import FieldError, invalid, not_found
-from api.shell.responses import aware, cursor_for, cursor_id, json_response
+from api.shell.database import Pool
+from api.shell.errors import FieldError, invalid, problems
+from api.shell.params import AccountId, CarrierCode, Cursor, QueryInstant, query_instant
 
-_encode = msgspec.json.Encoder().encode
-
-MONTH = r"^\d{4}-(0[1-9]|1[0-2])$"
+# months of the years whose instants ontime stores (1970 to 2199)
+MONTH = r"^(19[7-9][0-9]|2[01][0-9]{2})-(0[1-9]|1[0-2])$"
 
 
 class LateDeliveryPage(msgspec.Struct):
@@ -37,56 +36,57 @@ def parse_month(value: str) -> date:
 
 class ReportController(Controller):
     tags = ("lateness",)
+    guards = (allow(*READERS),)
 
-    @get("/v1/late-deliveries", summary="Lateness records, newest first, with keyset pagination")
+    @get(
+        "/v1/late-deliveries",
+        summary="Lateness records, newest first, with keyset pagination",
+        responses=problems(400, 401, 404, 503),
+    )
     async def list_late_deliveries(
         self,
-        request: Request[Any, Any, State],
-        carrier: FromQuery[str | None] = None,
-        account_id: FromQuery[str | None] = None,
+        pool: NamedDependency[Pool],
+        caller: NamedDependency[Principal],
+        carrier: CarrierCode = None,
+        account_id: AccountId = None,
         # `state` on the wire; the name is reserved in handler signatures
         record_state: Annotated[Literal["open", "closed"] | None, QueryParameter(name="state")] = None,
-        promised_from: FromQuery[datetime | None] = None,
-        promised_before: FromQuery[datetime | None] = None,
+        promised_from: QueryInstant = None,
+        promised_before: QueryInstant = None,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
-        cursor: FromQuery[str | None] = None,
-    ) -> Response[LateDeliveryPage]:
-        principal = await authenticate(request)
-        if not principal.reads_shipments:
-            raise not_found("endpoint")
+        cursor: Cursor = None,
+    ) -> LateDeliveryPage:
         items = await reports.late_deliveries(
-            pool_of(request.app),
-            account_id=principal.account_scope or account_id,
+            pool,
+            account_id=caller.account_scope or account_id,
             carrier=None if carrier is None else carrier.lower(),
             open_only=None if record_state is None else record_state == "open",
-            promised_from=aware("promised_from", promised_from),
-            promised_before=aware("promised_before", promised_before),
-            before_id=None if cursor is None else cursor_id(cursor),
+            promised_from=query_instant("promised_from", promised_from),
+            promised_before=query_instant("promised_before", promised_before),
+            before_id=cursor,
             limit=limit + 1,
         )
-        page = LateDeliveryPage(
-            items=items[:limit], next_cursor=cursor_for(items[limit - 1].id) if len(items) > limit else None
-        )
-        return json_response(_encode(page))
+        return LateDeliveryPage(items=items[:limit], next_cursor=items[limit - 1].id if len(items) > limit else None)
 
-    @get("/v1/reports/on-time", summary="On-time rate, counts and delays for a month, grouped")
+    @get(
+        "/v1/reports/on-time",
+        summary="On-time rate, counts and delays for a month, grouped",
+        responses=problems(400, 401, 404, 503),
+    )
     async def on_time_report(
         self,
-        request: Request[Any, Any, State],
-        month: Annotated[str, QueryParameter(pattern=MONTH)],
+        pool: NamedDependency[Pool],
+        caller: NamedDependency[Principal],
+        month: Annotated[str, QueryParameter(pattern=MONTH, description="the month, YYYY-MM (due dates in it)")],
         group_by: FromQuery[Literal["carrier", "lane", "account"]] = "carrier",
-        account_id: FromQuery[str | None] = None,
-        carrier: FromQuery[str | None] = None,
-    ) -> Response[reports.OnTimeReport]:
-        principal = await authenticate(request)
-        if not principal.reads_shipments:
-            raise not_found("endpoint")
-        report = await reports.on_time_report(
-            pool_of(request.app),
+        account_id: AccountId = None,
+        carrier: CarrierCode = None,
+    ) -> reports.OnTimeReport:
+        return await reports.on_time_report(
+            pool,
             parse_month(month),
             group_by,
             utcnow(),
-            account_id=principal.account_scope or account_id,
+            account_id=caller.account_scope or account_id,
             carrier=None if carrier is None else carrier.lower(),
         )
-        return json_response(_encode(report))

@@ -10,18 +10,25 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any, Literal
 
 import asyncpg
 import msgspec
+from litestar import Request
 from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
+from litestar.types import Guard
 
 from api.shell import keys
 from api.shell.errors import Problem, not_found
 
+Role = Literal["customer", "carrier", "support", "admin"]
+READERS: tuple[Role, ...] = ("customer", "support", "admin")
+
 
 class Principal(msgspec.Struct, frozen=True, kw_only=True):
     key_id: str
-    role: str
+    role: Role
     account_id: str | None
     carrier: str | None
 
@@ -119,3 +126,28 @@ def require(principal: Principal, *roles: str, what: str = "resource") -> None:
     # roles that may not use an endpoint get a 404: existence is not leaked
     if principal.role not in roles:
         raise not_found(what)
+
+
+_PRINCIPAL = "ontime.principal"
+
+
+def allow(*roles: Role) -> Guard:
+    """A guard: the caller's key must be valid (else 401) and of one of these
+    roles (else 404, so an endpoint a key may not use looks like one that does
+    not exist). The principal is kept on the request for `provide_caller`."""
+
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        principal = await authenticate(connection)
+        if principal.role not in roles:
+            raise not_found("endpoint")
+        connection.scope["state"][_PRINCIPAL] = principal
+
+    return guard
+
+
+async def provide_caller(request: Request[Any, Any, Any]) -> Principal:
+    """The `caller` dependency: the principal a guard verified, or verified now."""
+    principal = request.scope["state"].get(_PRINCIPAL)
+    if isinstance(principal, Principal):
+        return principal
+    return await authenticate(request)

@@ -8,6 +8,7 @@ import re
 import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi.datastructures import ResponseSpec
 
 from api.shell.database import CONNECTION_LOST, DatabaseUnavailable
 from domain.errors import InvalidField
@@ -23,11 +24,34 @@ class FieldError(msgspec.Struct):
 
 
 class ProblemBody(msgspec.Struct, omit_defaults=True):
+    """An RFC 9457 problem: `type` names the kind of failure, `errors` the fields at fault."""
+
     type: str
     title: str
     status: int
     detail: str | None = None
     errors: list[FieldError] = []
+
+
+PROBLEM_JSON = "application/problem+json"
+
+_PROBLEM_WHEN = {
+    400: "The request is not valid: `errors` names each field at fault (nothing was written)",
+    401: "No API key, or an unknown or revoked one",
+    404: "No such resource, or not one this key may see",
+    409: "The request conflicts with the resource's state",
+    413: "The request body is too large",
+    422: "The request is well formed but cannot be processed (e.g. an Idempotency-Key reused with another body)",
+    503: "The database is unavailable; retry after `Retry-After` seconds",
+}
+
+
+def problems(*statuses: int) -> dict[int, ResponseSpec]:
+    """The problem responses a handler may answer, for the OpenAPI document."""
+    return {
+        status: ResponseSpec(data_container=ProblemBody, description=_PROBLEM_WHEN[status], media_type=PROBLEM_JSON)
+        for status in statuses
+    }
 
 
 class Problem(Exception):
@@ -105,7 +129,7 @@ def problem_response(problem: Problem) -> Response:
     return Response(
         content=msgspec.json.encode(body),
         status_code=problem.status,
-        media_type="application/problem+json",
+        media_type=PROBLEM_JSON,
         headers=problem.headers,
     )
 
@@ -125,15 +149,26 @@ _HTTP_SLUGS = {
 }
 
 
-def _on_http_exception(_: Request, exc: HTTPException) -> Response:
+def _parameter_path(request: Request, key: str, source: str) -> str:
+    """The name a client sent a parameter by: `query.state`, `header.Idempotency-Key`."""
+    parameter = request.route_handler.parsed_fn_signature.parameters.get(key)
+    return f"{source}.{getattr(getattr(parameter, 'kwarg_definition', None), 'name', None) or key}"
+
+
+def _on_http_exception(request: Request, exc: HTTPException) -> Response:
     slug, title = _HTTP_SLUGS.get(exc.status_code, ("error", exc.__class__.__name__))
     errors: list[FieldError] = []
     if isinstance(exc, ValidationException) and isinstance(exc.extra, list):
         for item in exc.extra:
-            if isinstance(item, dict):
-                source = item.get("source", "query")
-                where = getattr(source, "value", source)
-                errors.append(FieldError(path=f"{where}.{item.get('key', '')}", message=str(item.get("message", ""))))
+            if not isinstance(item, dict):
+                continue
+            key, message = str(item.get("key", "")), str(item.get("message", ""))
+            source = item.get("source", "query")
+            source = str(getattr(source, "value", source))
+            if key == "data":  # the body was empty: as malformed as JSON gets
+                return problem_response(Problem(400, "malformed-json", "Malformed JSON", "the request body is empty"))
+            errors.append(FieldError(_parameter_path(request, key, source), message))
+        exc.detail = "invalid query parameter" if all(e.path.startswith("query.") for e in errors) else title
     detail = exc.detail if exc.detail and exc.detail != title else None
     if exc.status_code == 413:
         detail = "the request body is larger than this endpoint accepts (1 MiB)"

@@ -3,19 +3,32 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
 from litestar import Controller, Request, Response, get, post, put
-from litestar.params import FromPath, FromQuery, QueryParameter
+from litestar.datastructures import ResponseHeader
+from litestar.di import NamedDependency
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import FromQuery, JSONBody, QueryParameter
+from msgspec import Meta
 
 from api import wire
-from api.shell.auth import Principal, authenticate
+from api.shell.auth import READERS, Principal, allow
+from api.shell.body import JsonBody
 from api.shell.clock import utcnow
-from api.shell.errors import FieldError, Problem, decode, invalid, not_found
+from api.shell.database import Pool
+from api.shell.errors import FieldError, Problem, decode, invalid, not_found, problems
 from api.shell.health import EVENTS
-from api.shell.openapi import documented_body
-from api.shell.responses import aware, cursor_for, cursor_id, json_response
+from api.shell.params import (
+    AccountId,
+    CarrierCode,
+    Cursor,
+    IdempotencyKey,
+    IfNoneMatch,
+    QueryInstant,
+    query_instant,
+)
 from api.shipments import service, store
 from domain.shipment import (
     CreateShipment,
@@ -37,15 +50,15 @@ def etag_of(shipment: Shipment, now: datetime) -> str:
     return f'"{shipment.version}-{"".join(str(int(flag)) for flag in flags)}"'
 
 
-async def readable_shipment(request: Request, principal: Principal, shipment_id: str) -> Shipment:
+async def readable_shipment(request: Request, pool: Pool, principal: Principal, shipment_id: str) -> Shipment:
     """The shipment if this key may read it; a 404 otherwise, whether or not it exists."""
     if not principal.reads_shipments:
         raise not_found()
-    shipment = await store.get(request.app.state.pool, shipment_id, principal.account_scope)
+    shipment = await store.get(pool, shipment_id, principal.account_scope)
     if shipment is None:
         raise not_found()
     if principal.role == "support" and principal.account_id != shipment.account_id:
-        await request.app.state.pool.execute(
+        await pool.execute(
             "insert into audit_log (key_id, action, account_id, shipment_id) values ($1, $2, $3, $4)",
             principal.key_id,
             f"{request.method} {request.url.path}",
@@ -79,6 +92,32 @@ class PromiseHistory(msgspec.Struct, kw_only=True):
     revisions: list[PromiseRevision]
 
 
+ShipmentId = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[^\x00/]*$")]
+EventList = Annotated[list[RecordEvent], Meta(min_length=1, max_length=1000)]
+ETAG = ResponseHeader(
+    name="ETag", documentation_only=True, description="the shipment's version and its late, at-risk and stale flags"
+)
+
+
+class EventsBody(JsonBody[RecordEvent]):
+    """One event or a list of 1 to 1000; any invalid event fails the whole request."""
+
+    body_type: ClassVar[Any] = RecordEvent | EventList
+
+    def decode_bytes(self, value: bytes) -> list[RecordEvent]:
+        return decode_events(value)
+
+
+class CarrierBatchBody(JsonBody[RecordCarrierEvent]):
+    """Up to 1000 events; each is decoded alone, so one invalid item is rejected
+    in the answer and does not stop the others."""
+
+    body_type: ClassVar[Any] = Annotated[list[RecordCarrierEvent], Meta(max_length=1000)]
+
+    def decode_bytes(self, value: bytes) -> list[RecordCarrierEvent | list[FieldError]]:
+        return [_decode_item(i, item) for i, item in enumerate(decode_list(value))]
+
+
 class ShipmentController(Controller):
     path = "/v1/shipments"
     tags = ("shipments",)
@@ -87,59 +126,89 @@ class ShipmentController(Controller):
         "/",
         status_code=201,
         summary="Create a shipment (honours Idempotency-Key)",
-        operation_class=documented_body(CreateShipment),
+        guards=[allow("customer", "admin")],
+        dto=JsonBody[CreateShipment],
+        return_dto=None,
+        response_headers=[
+            ResponseHeader(name="Location", documentation_only=True, description="the new shipment's path")
+        ],
+        responses={
+            200: ResponseSpec(wire.ShipmentOut, description="a repeat of a request already answered (Idempotency-Key)"),
+            **problems(400, 401, 404, 409, 413, 422, 503),
+        },
     )
-    async def create_shipment(self, request: Request) -> Response[wire.ShipmentOut]:
-        principal = await authenticate(request)
-        body = await request.body()
-        command = decode(body, CreateShipment)
-        key = request.headers.get("idempotency-key")
-        if key is not None and not (1 <= len(key) <= 200):
-            raise invalid([FieldError("header.Idempotency-Key", "must be 1 to 200 characters")])
-        status, answer, shipment_id = await service.create_shipment(
-            request.app.state.pool, principal, command, key, body
-        )
-        return json_response(answer, status, {"Location": f"/v1/shipments/{shipment_id}"})
-
-    @get("/{shipment_id:str}", summary="One shipment; ETag, 304 on If-None-Match")
-    async def get_shipment(self, request: Request, shipment_id: FromPath[str]) -> Response[wire.ShipmentOut]:
-        principal = await authenticate(request)
-        shipment = await readable_shipment(request, principal, shipment_id)
-        now = utcnow()
-        etag = etag_of(shipment, now)
-        if request.headers.get("if-none-match") == etag:
-            return Response(content=b"", status_code=304, headers={"ETag": etag})
-        out = wire.shipment_out(shipment, now, with_recipient=principal.reads_shipments)
-        return json_response(_encode(out), headers={"ETag": etag})
-
-    @get("/", summary="List shipments, newest first, with keyset pagination")
-    async def list_shipments(
+    async def create_shipment(
         self,
         request: Request,
+        pool: NamedDependency[Pool],
+        caller: NamedDependency[Principal],
+        data: JSONBody[CreateShipment],
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response[wire.ShipmentOut]:
+        status, answer, shipment_id = await service.create_shipment(
+            pool, caller, data, idempotency_key, await request.body()
+        )
+        return Response(answer, status_code=status, headers={"Location": f"/v1/shipments/{shipment_id}"})
+
+    @get(
+        "/{shipment_id:str}",
+        summary="One shipment; ETag, 304 on If-None-Match",
+        guards=[allow(*READERS)],
+        response_headers=[ETAG],
+        responses={
+            304: ResponseSpec(None, description="not modified: the copy with this ETag is current"),
+            **problems(400, 401, 404, 503),
+        },
+    )
+    async def get_shipment(
+        self,
+        request: Request,
+        pool: NamedDependency[Pool],
+        caller: NamedDependency[Principal],
+        shipment_id: ShipmentId,
+        if_none_match: IfNoneMatch = None,
+    ) -> Response[wire.ShipmentOut]:
+        shipment = await readable_shipment(request, pool, caller, shipment_id)
+        now = utcnow()
+        etag = etag_of(shipment, now)
+        if if_none_match == etag:
+            return Response(b"", status_code=304, headers={"ETag": etag})
+        return Response(wire.shipment_out(shipment, now, with_recipient=True), headers={"ETag": etag})
+
+    @get(
+        "/",
+        summary="List shipments, newest first, with keyset pagination",
+        guards=[allow(*READERS)],
+        responses=problems(400, 401, 404, 503),
+    )
+    async def list_shipments(
+        self,
+        pool: NamedDependency[Pool],
+        caller: NamedDependency[Principal],
         status: FromQuery[Status | None] = None,
-        carrier: FromQuery[str | None] = None,
+        carrier: CarrierCode = None,
         late: FromQuery[bool | None] = None,
         at_risk: FromQuery[bool | None] = None,
         stale: FromQuery[bool | None] = None,
-        reference: FromQuery[str | None] = None,
-        tracking_number: FromQuery[str | None] = None,
-        updated_after: FromQuery[datetime | None] = None,
-        account_id: FromQuery[str | None] = None,
-        include: FromQuery[str | None] = None,
+        reference: Annotated[str | None, QueryParameter(max_length=200, pattern=r"^[^\x00]*$")] = None,
+        tracking_number: Annotated[str | None, QueryParameter(max_length=64, pattern=r"^[^\x00]*$")] = None,
+        updated_after: QueryInstant = None,
+        account_id: AccountId = None,
+        include: Annotated[
+            Literal["recipient"] | None, QueryParameter(description="`recipient` adds each shipment's recipient")
+        ] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
-        cursor: FromQuery[str | None] = None,
-    ) -> Response[ShipmentPage]:
-        principal = await authenticate(request)
-        if not principal.reads_shipments:
-            raise not_found("endpoint")
+        cursor: Cursor = None,
+    ) -> ShipmentPage:
         now = utcnow()
-        where, args = [], []
+        where: list[str] = []
+        args: list[object] = []
 
         def param(value: object) -> str:
             args.append(value)
             return f"${len(args)}"
 
-        scope = principal.account_scope or account_id
+        scope = caller.account_scope or account_id
         if scope is not None:
             where.append(f"s.account_id = {param(scope)}")
         if status is not None:
@@ -150,8 +219,8 @@ class ShipmentController(Controller):
             where.append(f"s.reference = {param(reference)}")
         if tracking_number is not None:
             where.append(f"s.tracking_number = {param(tracking_number.replace(' ', '').upper())}")
-        if aware("updated_after", updated_after) is not None:
-            where.append(f"s.updated_at > {param(updated_after)}")
+        if (since := query_instant("updated_after", updated_after)) is not None:
+            where.append(f"s.updated_at > {param(since)}")
         # These restate domain.promise.is_late / is_at_risk / is_stale in SQL, with the
         # same `now`; tests/integration check that the two agree.
         if late is not None:
@@ -169,42 +238,57 @@ class ShipmentController(Controller):
             )
             where.append(clause if at_risk else f"not {clause}")
         if stale is not None:
-            t, since = param(_TERMINAL), param(now - wire.STALE_AFTER)
-            clause = f"(s.status <> all({t}) and coalesce(s.last_event_at, s.created_at) < {since})"
+            t, stale_since = param(_TERMINAL), param(now - wire.STALE_AFTER)
+            clause = f"(s.status <> all({t}) and coalesce(s.last_event_at, s.created_at) < {stale_since})"
             where.append(clause if stale else f"not {clause}")
         if cursor is not None:
-            where.append(f"s.id < {param(cursor_id(cursor))}")
+            where.append(f"s.id < {param(cursor)}")
         sql = store.SELECT_SHIPMENT
         if where:
             sql += "where " + " and ".join(where)
         sql += f" order by s.id desc limit {param(limit + 1)}"
-        rows = await request.app.state.pool.fetch(sql, *args)
+        rows = await pool.fetch(sql, *args)
         shipments = [store.shipment_from_row(r) for r in rows[:limit]]
-        with_recipient = include == "recipient" and principal.reads_shipments
-        page = ShipmentPage(
+        with_recipient = include == "recipient"
+        return ShipmentPage(
             items=[wire.shipment_out(s, now, with_recipient=with_recipient) for s in shipments],
-            next_cursor=cursor_for(shipments[-1].id) if len(rows) > limit else None,
+            next_cursor=shipments[-1].id if len(rows) > limit else None,
         )
-        return json_response(_encode(page))
 
-    @get("/{shipment_id:str}/events", summary="The timeline, oldest first")
-    async def get_timeline(self, request: Request, shipment_id: FromPath[str]) -> Response[Timeline]:
-        principal = await authenticate(request)
-        await readable_shipment(request, principal, shipment_id)
-        events = await store.timeline(request.app.state.pool, shipment_id)
-        timeline = Timeline(items=[wire.event_out(e, received_at) for e, received_at in events])
-        return json_response(_encode(timeline))
+    @get(
+        "/{shipment_id:str}/events",
+        summary="The timeline, oldest first",
+        guards=[allow(*READERS)],
+        responses=problems(400, 401, 404, 503),
+    )
+    async def get_timeline(
+        self, request: Request, pool: NamedDependency[Pool], caller: NamedDependency[Principal], shipment_id: ShipmentId
+    ) -> Timeline:
+        await readable_shipment(request, pool, caller, shipment_id)
+        events = await store.timeline(pool, shipment_id)
+        return Timeline(items=[wire.event_out(e, received_at) for e, received_at in events])
 
     @post(
         "/{shipment_id:str}/events",
         summary="Record one event or a list of them",
-        operation_class=documented_body(RecordEvent | list[RecordEvent]),
+        description="201 when at least one event was new; 200 when every one was a duplicate.",
+        guards=[allow("customer", "carrier", "admin")],
+        dto=EventsBody,
+        return_dto=None,
+        status_code=201,
+        responses={
+            200: ResponseSpec(EventsAnswer, description="every event was already recorded (duplicates)"),
+            **problems(400, 401, 404, 409, 413, 503),
+        },
     )
-    async def post_events(self, request: Request, shipment_id: FromPath[str]) -> Response[EventsAnswer]:
-        principal = await authenticate(request)
-        body = await request.body()
-        commands = decode_events(body)
-        result, shipment = await service.record_events(request.app.state.pool, principal, shipment_id, commands)
+    async def post_events(
+        self,
+        pool: NamedDependency[Pool],
+        caller: NamedDependency[Principal],
+        shipment_id: ShipmentId,
+        data: JSONBody[list[RecordEvent]],
+    ) -> Response[EventsAnswer]:
+        result, shipment = await service.record_events(pool, caller, shipment_id, data)
         count_events(result)
         answer = EventsAnswer(
             results=result.results,
@@ -212,36 +296,45 @@ class ShipmentController(Controller):
             duplicate=result.duplicate,
             rejected=result.rejected,
             shipment=(
-                wire.shipment_out(shipment, utcnow(), with_recipient=True)
-                if principal.reads_shipments
-                else msgspec.UNSET
+                wire.shipment_out(shipment, utcnow(), with_recipient=True) if caller.reads_shipments else msgspec.UNSET
             ),
         )
-        return json_response(_encode(answer), 201 if result.accepted else 200)
+        return Response(answer, status_code=201 if result.accepted else 200)
 
     @put(
         "/{shipment_id:str}/promise",
         summary="Revise the delivery promise, with a reason",
-        operation_class=documented_body(RevisePromise),
+        guards=[allow("customer", "admin")],
+        dto=JsonBody[RevisePromise],
+        return_dto=None,
+        responses=problems(400, 401, 404, 409, 413, 503),
     )
-    async def revise_promise(self, request: Request, shipment_id: FromPath[str]) -> Response[wire.ShipmentOut]:
-        principal = await authenticate(request)
-        command = decode(await request.body(), RevisePromise)
-        shipment = await service.revise_promise(request.app.state.pool, principal, shipment_id, command)
-        out = wire.shipment_out(shipment, utcnow(), with_recipient=principal.reads_shipments)
-        return json_response(_encode(out))
+    async def revise_promise(
+        self,
+        pool: NamedDependency[Pool],
+        caller: NamedDependency[Principal],
+        shipment_id: ShipmentId,
+        data: JSONBody[RevisePromise],
+    ) -> wire.ShipmentOut:
+        shipment = await service.revise_promise(pool, caller, shipment_id, data)
+        return wire.shipment_out(shipment, utcnow(), with_recipient=True)
 
-    @get("/{shipment_id:str}/promise", summary="The promise in force and its revisions, oldest first")
-    async def get_promise(self, request: Request, shipment_id: FromPath[str]) -> Response[PromiseHistory]:
-        principal = await authenticate(request)
-        shipment = await readable_shipment(request, principal, shipment_id)
-        rows = await request.app.state.pool.fetch(store.REVISIONS, shipment_id)
-        history = PromiseHistory(
+    @get(
+        "/{shipment_id:str}/promise",
+        summary="The promise in force and its revisions, oldest first",
+        guards=[allow(*READERS)],
+        responses=problems(400, 401, 404, 503),
+    )
+    async def get_promise(
+        self, request: Request, pool: NamedDependency[Pool], caller: NamedDependency[Principal], shipment_id: ShipmentId
+    ) -> PromiseHistory:
+        shipment = await readable_shipment(request, pool, caller, shipment_id)
+        rows = await pool.fetch(store.REVISIONS, shipment_id)
+        return PromiseHistory(
             promised_by=shipment.promised_by,
             promised_from=shipment.promised_from,
             revisions=[store.revision_from_row(r) for r in rows],
         )
-        return json_response(_encode(history))
 
 
 MAX_EVENTS = 1000
@@ -279,19 +372,21 @@ class EventBatchController(Controller):
         "/",
         status_code=200,
         summary="A batch of events addressed by carrier and tracking number",
-        operation_class=documented_body(
-            list[RecordCarrierEvent], "up to 1000 events; each is accepted, duplicate or rejected"
-        ),
+        description="Up to 1000 events; each item is answered accepted, duplicate or rejected (with its errors).",
+        guards=[allow("carrier", "customer", "admin")],
+        dto=CarrierBatchBody,
+        return_dto=None,
+        responses=problems(400, 401, 404, 413, 503),
     )
-    async def post_event_batch(self, request: Request) -> Response[service.BatchResult]:
-        principal = await authenticate(request)
-        if principal.role not in ("carrier", "customer", "admin"):
-            raise not_found("endpoint")
-        items = decode_list(await request.body())
-        commands = [_decode_item(i, item) for i, item in enumerate(items)]
-        result = await service.record_carrier_events(request.app.state.pool, principal, commands)
+    async def post_event_batch(
+        self,
+        pool: NamedDependency[Pool],
+        caller: NamedDependency[Principal],
+        data: JSONBody[list[RecordCarrierEvent | list[FieldError]]],
+    ) -> service.BatchResult:
+        result = await service.record_carrier_events(pool, caller, data)
         count_events(result)
-        return json_response(_encode(result))
+        return result
 
 
 def _decode_item(index: int, item: msgspec.Raw) -> RecordCarrierEvent | list[FieldError]:

@@ -6,13 +6,13 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format types pytest migrate bench docker clean
+.PHONY: run test lint format types pytest migrate bench docker hadolint lock clean
 
 run: $(STAMP)
 	$(BIN)/ontime serve
 
 # every check, then the tests: a lint or type error fails CI before pytest runs
-test: lint pytest
+test: lint hadolint pytest
 
 pytest: $(STAMP)
 	@echo "== pytest"
@@ -43,12 +43,38 @@ bench: $(STAMP)
 docker:
 	docker build -t ontime .
 
-$(STAMP): pyproject.toml
+hadolint: $(STAMP)
+	@echo "== hadolint (Dockerfile; ignores and their reasons in .hadolint.yaml)"
+	$(BIN)/hadolint Dockerfile
+
+# The locks, every file by its hash: requirements-test.lock (ontime and its test
+# tools: CI and this Makefile), requirements.lock (ontime alone: the image, pinned
+# as the test lock is, so the image runs what the tests ran) and
+# requirements-build.lock (what builds ontime's wheel in the image). One universal
+# resolution for Python 3.11 serves Linux x86_64 and aarch64 alike. pyproject.toml
+# keeps the ranges; after editing them, `make lock` is all it takes. Pins that
+# still fit are kept; `make lock LOCK_FLAGS=--upgrade` moves every pin to the newest.
+UV_VERSION := 0.13.8
+LOCK_FLAGS ?=
+UV_COMPILE = $(BIN)/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
+	--custom-compile-command 'make lock' $(LOCK_FLAGS)
+
+lock:
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --progress-bar off 'uv==$(UV_VERSION)'
+	$(UV_COMPILE) pyproject.toml --extra test -o requirements-test.lock
+	$(UV_COMPILE) pyproject.toml -c requirements-test.lock -o requirements.lock
+	$(BIN)/python -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"], sep="\n")' \
+		| $(UV_COMPILE) - -o requirements-build.lock
+
+# an edited lock (or pyproject.toml) reinstalls; every file is checked against its hash
+$(STAMP): pyproject.toml requirements-test.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "ontime needs Python 3.11 or newer; set PYTHON=python3.11")'
-	@echo "making the virtualenv in $(VENV) and installing ontime with its test tools"
+	@echo "making the virtualenv in $(VENV) and installing ontime with its test tools (requirements-test.lock)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet --progress-bar off -e '.[test]'
+	$(BIN)/python -m pip install --quiet --progress-bar off --require-hashes -r requirements-test.lock
+	$(BIN)/python -m pip install --quiet --progress-bar off --no-deps -e .
 	@touch $(STAMP)
 
 clean:

@@ -157,20 +157,17 @@ async def create_polled_shipment(http: httpx.AsyncClient, key: str) -> str:
 async def create_targets(database_url: str, account_id: str, count: int) -> list[str]:
     ids = [new_id("shp") for _ in range(count)]
     numbers = [f"{TRACKING_PREFIX}{k:06d}" for k in range(1, count + 1)]
-    conn = await asyncpg.connect(database_url)
-    try:
-        await conn.execute(
-            INSERT_TARGETS,
-            ids,
-            numbers,
-            account_id,
-            CARRIER,
-            datetime.now(UTC) + timedelta(days=30),
-            '{"city": "Zaragoza", "country": "ES"}',
-            '{"city": "Lyon", "country": "FR"}',
-        )
-    finally:
-        await conn.close()
+    await harness.fetch(
+        database_url,
+        INSERT_TARGETS,
+        ids,
+        numbers,
+        account_id,
+        CARRIER,
+        datetime.now(UTC) + timedelta(days=30),
+        '{"city": "Zaragoza", "country": "ES"}',
+        '{"city": "Lyon", "country": "FR"}',
+    )
     return ids
 
 
@@ -328,11 +325,7 @@ async def ingest_ontime(
         "event",
         ingest.batch,
     )
-    conn = await asyncpg.connect(database_url)
-    try:
-        stored = await conn.fetchval("select count(*) from events where key like 'run-%'")
-    finally:
-        await conn.close()
+    [(stored,)] = await harness.fetch(database_url, "select count(*) from events where key like 'run-%'")
     sent = load.answered * ingest.batch
     notes = [f"answered batches held {sent} events but only {stored} were stored"] if stored < sent else []
     return load, measured, notes

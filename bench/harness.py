@@ -72,6 +72,14 @@ async def execute(url: str, *statements: str) -> None:
         await conn.close()
 
 
+async def fetch(url: str, query: str, *args: object) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(url)
+    try:
+        return await conn.fetch(query, *args)
+    finally:
+        await conn.close()
+
+
 @contextlib.contextmanager
 def fresh_database(label: str, *seed: str) -> Iterator[str]:
     """A migrated database of its own (on DATABASE_URL's server, or an embedded
@@ -421,32 +429,39 @@ class Result:
 
 
 def table(runs: list[Result]) -> str:
-    """Every row of every run, a row's runs one under the other."""
-    header = ["scenario", "ontime", "floor", "ontime/floor", "aim", "met"]
-    if len(runs) > 1:
-        header.insert(1, "run")
-    lines: list[list[str]] = [header]
+    """Every row of every run (a row's runs one under the other), what else was
+    measured with each under it, then the notes."""
+    header = ["scenario", "run", "ontime", "floor", "ontime/floor", "aim", "met"]
+    lines: list[list[str] | str] = []
     for i in range(len(runs[0].rows)):
         for n, result in enumerate(runs, 1):
-            if i >= len(result.rows):
-                continue
             r = result.rows[i]
             cells = [
                 r.scenario if n == 1 else "",
-                f"{number(r.ontime.value)} {r.unit}" + (f"  {r.ontime.detail}" if r.ontime.detail else ""),
-                f"{number(r.floor.value)} {r.unit}" + (f"  {r.floor.detail}" if r.floor.detail else "")
-                if r.floor
-                else "-",
+                str(n),
+                f"{number(r.ontime.value)} {r.unit}",
+                f"{number(r.floor.value)} {r.unit}" if r.floor else "-",
                 "-" if r.ratio is None else f"{r.ratio:.2f}",
                 r.aim.text(r.unit) if r.aim else "-",
                 {True: "yes", False: "no", None: "-"}[r.met],
             ]
-            if len(runs) > 1:
-                cells.insert(1, str(n))
             lines.append(cells)
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    text = ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in lines]
-    text.insert(1, "  ".join("-" * w for w in widths))
+            lines += [
+                f"    {side + ':':<8}{f.detail}"
+                for side, f in (("ontime", r.ontime), ("floor", r.floor))
+                if f and f.detail
+            ]
+    if len(runs) == 1:
+        header.pop(1)
+        lines = [line if isinstance(line, str) else line[:1] + line[2:] for line in lines]
+    cells = [header, *(line for line in lines if not isinstance(line, str))]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(header))]
+
+    def join(line: list[str]) -> str:
+        return "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip()
+
+    text = [join(header), join(["-" * w for w in widths])]
+    text += [line if isinstance(line, str) else join(line) for line in lines]
     for n, result in enumerate(runs, 1):
         run = f"run {n}: " if len(runs) > 1 else ""
         text += [f"{run}note ({r.scenario}): {note}" for r in result.rows for note in r.notes]

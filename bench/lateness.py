@@ -9,20 +9,19 @@ Three measures, each beside a floor measured in the same run:
    locks the same due rows (FOR UPDATE SKIP LOCKED), inserts bare
    late_deliveries rows and sets `late`. With EXPLAIN (ANALYZE, BUFFERS) of the
    sweep's DUE query, custom and generic plan.
-2. Deadline to push: `ontime serve` (1, then 2 processes) on the --rows table;
-   a websocket follower (a process of its own, a support key, "all" on every
-   server process) notes each `late` message; then --due promises are moved to
-   fall due within one second, a few seconds ahead. Per message: receipt time -
-   promised_by; per record: late_deliveries.detected_at - promised_by (the
-   sweep's `now`); per shipment, the difference of the two.
+2. Deadline to push (no floor): `ontime serve` (1, then 2 processes) on the
+   --rows table; a websocket follower (a process of its own, a support key,
+   "all" on every server process) notes each `late` message; then --due
+   promises are moved to fall due within one second, a few seconds ahead. Per
+   message: receipt time - promised_by; per record: late_deliveries.detected_at -
+   promised_by (the sweep's `now`); per shipment, the difference of the two.
 3. The on-time report for a month of --rows shipments due in it (2 x --rows in
    the table): `api.lateness.store.on_time_report` by carrier, lane and account,
    in this process and over HTTP; floor: `select count(*), avg(...)` over the
    month's promised_by range.
 
-The database is a fresh one on DATABASE_URL's server, else on an embedded
-PostgreSQL in a temporary directory. It reports and asserts nothing; the
-figures also go to bench/out/lateness.json.
+The database is a fresh one (bench/harness.py). It reports and asserts
+nothing; the figures also go to bench/out/lateness.json.
 """
 
 from __future__ import annotations
@@ -30,19 +29,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
-import multiprocessing
-import os
 import re
-import secrets
-import statistics
-import subprocess
-import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
-from typing import TypeVar
 
 import asyncpg
 import httpx
@@ -50,16 +40,16 @@ import httpx
 from api.lateness import store as reports
 from api.lateness import sweep as deadlines
 from api.shell.database import create_pool
-from bench import lateness_client, lateness_data
-from bench.support import free_port, fresh_database, say, wait_until_ready
+from bench import harness, lateness_client, lateness_data
+from bench.harness import Aim, Benchmark, Figure, Result, Row, figure, median, percentiles, say, timed, usage
 
-OUT_DIR = Path(__file__).resolve().parent / "out"
 ROUNDS = 3  # each timing is the median of this many
 LEAD = 5.0  # seconds from moving the promises to the first of them falling due
 PUSH_AIM = 2.0  # seconds from deadline to the late message, for every one
 GIVE_UP = 60.0  # seconds after the last deadline before counting what came
-SPAWN = multiprocessing.get_context("spawn")
-T = TypeVar("T")
+SCALING_AIM = Aim(max_value=1.5)  # the sweep's time per due shipment, large table / small
+REPORT_AIM = Aim(max_value=2.0)
+GROUPS = ("carrier", "lane", "account")
 
 # The floor of the sweep: the same due rows, locked the same way, a bare record
 # and the flag, in one statement a batch.
@@ -90,18 +80,6 @@ where s.id = u.id
 """
 
 
-def median(values: list[float]) -> float:
-    return statistics.median(values)
-
-
-def percentiles(values: list[float]) -> dict[str, float | None]:
-    ordered = sorted(values)
-    if not ordered:
-        return {"p50": None, "p99": None, "max": None}
-    at = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
-    return {"p50": at(0.50), "p99": at(0.99), "max": ordered[-1]}
-
-
 # -- the database --------------------------------------------------------------
 
 
@@ -115,13 +93,6 @@ async def connected(url: str) -> AsyncIterator[tuple[asyncpg.Connection, asyncpg
     finally:
         await pool.close()
         await conn.close()
-
-
-async def timed(work: Awaitable[T]) -> tuple[T, float, float]:
-    """Its result, and the wall and this process's CPU seconds it took."""
-    wall, cpu = time.perf_counter(), time.process_time()
-    result = await work
-    return result, time.perf_counter() - wall, time.process_time() - cpu
 
 
 # -- 1. the sweep at two sizes ---------------------------------------------------
@@ -230,53 +201,6 @@ async def sweep_at_two_sizes(url: str, rows: int, due: int) -> dict:
 # -- 2. deadline to push, over real processes -------------------------------------
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-@contextlib.contextmanager
-def ontime_servers(database_url: str, admin_key: str, count: int) -> Iterator[list[tuple[int, str]]]:
-    """`count` `ontime serve` processes on one database; yields (pid, base URL) each.
-    Their output goes to bench/out/lateness-serve-<n>.log."""
-    env = {**os.environ, "DATABASE_URL": database_url, "ONTIME_BOOTSTRAP_ADMIN_KEY": admin_key}
-    started: list[tuple[subprocess.Popen, str]] = []
-    try:
-        for n in range(count):
-            port = free_port()
-            with (OUT_DIR / f"lateness-serve-{n + 1}.log").open("wb") as log:
-                process = subprocess.Popen(
-                    [sys.executable, "-m", "api.cli", "serve", "--port", str(port), "--log-level", "warning"],
-                    env=env,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                )
-            started.append((process, f"http://127.0.0.1:{port}"))
-        for process, base_url in started:
-            wait_until_ready(process, base_url)
-        yield [(process.pid, base_url) for process, base_url in started]
-    finally:
-        for process, _ in started:
-            process.terminate()
-        for process, _ in started:
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-def support_key(base_url: str, admin_key: str) -> str:
-    response = httpx.post(
-        f"{base_url}/v1/keys",
-        json={"role": "support", "name": "bench lateness"},
-        headers={"Authorization": f"Bearer {admin_key}"},
-        timeout=30,
-    )
-    response.raise_for_status()
-    return response.json()["secret"]
-
-
 def promises_to_move(rows: int, due: int, run: int) -> list[str]:
     """`due` open shipments spread over the table, other ones for each run,
     none of those the sweep measure made late."""
@@ -286,69 +210,47 @@ def promises_to_move(rows: int, due: int, run: int) -> list[str]:
     return [f"shp_open_{i:08d}" for i in range(due + 1 + run, rows + 1, step)][:due]
 
 
-async def _move_promises(url: str, ids: list[str], first: datetime) -> None:
-    conn = await asyncpg.connect(url)
-    try:
-        await conn.execute(MOVE_PROMISES, ids, first, timedelta(seconds=1) / len(ids))
-    finally:
-        await conn.close()
-
-
-async def _lateness_records(url: str, ids: list[str]) -> dict[str, float]:
-    """Seconds from promised_by to detected_at, by shipment."""
-    conn = await asyncpg.connect(url)
-    try:
-        rows = await conn.fetch(
-            "select shipment_id, extract(epoch from detected_at - promised_by)::float8 from late_deliveries"
-            " where shipment_id = any($1::text[])",
-            ids,
-        )
-        return {r[0]: r[1] for r in rows}
-    finally:
-        await conn.close()
-
-
 def measure_push(url: str, admin_key: str, token: str, processes: int, ids: list[str]) -> dict:
     due = len(ids)
-    with ontime_servers(url, admin_key, processes) as servers:
-        parent, child = SPAWN.Pipe()
-        live_urls = [base.replace("http://", "ws://") + "/v1/live" for _, base in servers]
-        follower = SPAWN.Process(target=lateness_client.follow, args=(live_urls, token, due, child), daemon=True)
-        follower.start()
-        try:
-            if not parent.poll(60):
+    env = harness.server_env(url, admin_key)
+    commands = [harness.ontime(f"lateness-serve-{n + 1}") for n in range(processes)]
+    with harness.serving(env, *commands) as servers:
+        live_urls = [server.live_url for server in servers]
+        with harness.spawned(lateness_client.follow, live_urls, token, due) as pipe:
+            if not pipe.poll(60):
                 raise SystemExit("bench: the websocket follower did not subscribe within 60 s")
-            parent.recv()
+            pipe.recv()
             first = datetime.now(UTC) + timedelta(seconds=LEAD)
-            cpu_before = sum(cpu_seconds(pid) for pid, _ in servers)
-            asyncio.run(_move_promises(url, ids, first))
-            moved_with = (first - datetime.now(UTC)).total_seconds()
-            say(f"    {due:,} promises fall due from {first:%H:%M:%S.%f} (moved with {moved_with:.1f} s to spare)")
-            last_deadline = first.timestamp() + 1.0
-            if parent.poll(max(0.0, last_deadline + GIVE_UP - time.time())):
-                receipts: lateness_client.Receipts = parent.recv()
-                parent.send("stop")
-            else:
-                parent.send("stop")
-                receipts = parent.recv()
-            server_cpu = sum(cpu_seconds(pid) for pid, _ in servers) - cpu_before
-        finally:
-            follower.join(10)
-            if follower.is_alive():
-                follower.kill()
+            with usage(*(server.pid for server in servers)) as used:
+                asyncio.run(harness.fetch(url, MOVE_PROMISES, ids, first, timedelta(seconds=1) / len(ids)))
+                moved_with = (first - datetime.now(UTC)).total_seconds()
+                say(f"    {due:,} promises fall due from {first:%H:%M:%S.%f} (moved with {moved_with:.1f} s to spare)")
+                last_deadline = first.timestamp() + 1.0
+                if pipe.poll(max(0.0, last_deadline + GIVE_UP - time.time())):
+                    receipts: lateness_client.Receipts = pipe.recv()
+                    pipe.send("stop")
+                else:
+                    pipe.send("stop")
+                    receipts = pipe.recv()
     ours = set(ids)
     connections = []
     for late in receipts.late:
         delays = [delay for shipment_id, delay in late if shipment_id in ours]
         connections.append(
-            {
-                "received": len(delays),
-                "within_aim": sum(1 for d in delays if d <= PUSH_AIM),
-                **percentiles(delays),
-            }
+            {"received": len(delays), "within_aim": sum(1 for d in delays if d <= PUSH_AIM), **percentiles(delays)}
         )
     pooled = [delay for late in receipts.late for shipment_id, delay in late if shipment_id in ours]
-    detected = asyncio.run(_lateness_records(url, ids))
+    # seconds from promised_by to detected_at, by shipment
+    detected = dict(
+        asyncio.run(
+            harness.fetch(
+                url,
+                "select shipment_id, extract(epoch from detected_at - promised_by)::float8 from late_deliveries"
+                " where shipment_id = any($1::text[])",
+                ids,
+            )
+        )
+    )
     # what came after the sweep's `now`: the rest of its batches, the commit, the hub, the socket
     after_detection = [
         delay - detected[shipment_id]
@@ -365,21 +267,28 @@ def measure_push(url: str, admin_key: str, token: str, processes: int, ids: list
         "recorded": len(detected),
         "detect": percentiles(list(detected.values())),
         "after_detection": percentiles(after_detection),
-        "server_cpu_seconds": server_cpu,
+        "server_cpu_seconds": used.cpu,
+        "server_cpu_us_per_late": used.us_per(len(detected)),
         "connections": connections,
         "closes": receipts.closes,
     }
-    push, detect = result["push"], result["detect"]
     say(
-        f"    {result['within_aim']:,}/{due:,} pushed within {PUSH_AIM:.0f} s on every connection;"
-        f" push p99 {_s(push['p99'])}, max {_s(push['max'])}; detected p99 {_s(detect['p99'])};"
-        f" servers' CPU {server_cpu:.1f} s"
+        f"    {result['within_aim']:,}/{due:,} pushed within {PUSH_AIM:.0f} s on every connection; {push_detail(result)}"
     )
     return result
 
 
-def _s(seconds: float | None) -> str:
-    return "-" if seconds is None else f"{seconds:.2f} s"
+def _s(p: dict[str, float | None]) -> str:
+    return " / ".join(harness.number(p[k]) for k in ("p50", "p99", "max")) + " s"
+
+
+def push_detail(r: dict) -> str:
+    return (
+        f"receipt - promised_by p50/p99/max {_s(r['push'])}; detected_at - promised_by {_s(r['detect'])};"
+        f" receipt - detected_at {_s(r['after_detection'])}; recorded {r['recorded']:,} / received {r['received']:,}"
+        f" (worst connection); servers' CPU {r['server_cpu_seconds']:.1f} s"
+        f" ({harness.number(r['server_cpu_us_per_late'])} µs a late shipment); closed: {r['closes'] or 'none'}"
+    )
 
 
 # -- 3. the on-time report ------------------------------------------------------------
@@ -405,7 +314,7 @@ async def measure_report_in_process(url: str, month: date, rows: int) -> dict:
         floor = [(await timed(pool.fetchrow(FLOOR_REPORT, start, end)))[1] for _ in range(ROUNDS)]
         results["floor_seconds"] = median(floor)
         say(f"    floor (count, avg over the month): {median(floor):.2f} s")
-        for group_by in ("carrier", "lane", "account"):
+        for group_by in GROUPS:
             runs = [
                 (await timed(reports.on_time_report(pool, month, group_by, datetime.now(UTC))))[1]
                 for _ in range(ROUNDS)
@@ -416,9 +325,10 @@ async def measure_report_in_process(url: str, month: date, rows: int) -> dict:
 
 
 def measure_report_over_http(url: str, admin_key: str, results: dict) -> None:
-    with ontime_servers(url, admin_key, 1) as [(_, base_url)]:
-        with httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {admin_key}"}, timeout=300) as http:
-            for group_by in ("carrier", "lane", "account"):
+    env = harness.server_env(url, admin_key)
+    with harness.serving(env, harness.ontime("lateness-serve-1")) as [server]:
+        with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {admin_key}"}, timeout=300) as http:
+            for group_by in GROUPS:
                 runs, statuses = [], set()
                 for _ in range(ROUNDS):
                     started = time.perf_counter()
@@ -436,132 +346,106 @@ def measure_report_over_http(url: str, admin_key: str, results: dict) -> None:
 # -- the run ----------------------------------------------------------------------
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.lateness", description=__doc__.split("\n")[0])
-    parser.add_argument(
-        "--rows", type=int, default=1_000_000, help="open shipments, and the report month's (default 1,000,000)"
-    )
-    parser.add_argument("--due", type=int, default=10_000, help="promises falling due at once (default 10,000)")
-    args = parser.parse_args()
-    OUT_DIR.mkdir(exist_ok=True)
-    admin_key = f"bench-admin-{secrets.token_hex(16)}"
-    results: dict = {"rows": args.rows, "due": args.due, "cpus": os.cpu_count(), "rounds": ROUNDS}
+def measure(options: argparse.Namespace) -> Result:
+    rows, due = options.rows, options.due
+    admin_key = harness.admin_key()
+    details: dict = {"rows": rows, "due": due, "rounds": ROUNDS}
+    with harness.fresh_database("lateness", lateness_data.INSERT_ACCOUNTS) as url:
+        say(f"(1) the deadline sweep, in this process, at {rows // 10:,} and {rows:,} rows")
+        details["sweep"] = asyncio.run(sweep_at_two_sizes(url, rows, due))
 
-    with fresh_database("lateness", lateness_data.INSERT_ACCOUNTS) as url:
-        say(f"(1) the deadline sweep, in this process, at {args.rows // 10:,} and {args.rows:,} rows")
-        results["sweep"] = asyncio.run(sweep_at_two_sizes(url, args.rows, args.due))
-
-        say(f"(2) deadline to push: {args.due:,} promises due within one second, {args.rows:,} shipments")
-        with ontime_servers(url, admin_key, 1) as [(_, base_url)]:
-            token = support_key(base_url, admin_key)
-        results["push"] = {}
+        say(f"(2) deadline to push: {due:,} promises due within one second, {rows:,} shipments")
+        with harness.serving(harness.server_env(url, admin_key), harness.ontime("lateness-serve-1")) as [server]:
+            token = harness.create_key(server.url, admin_key, role="support", name="bench lateness")
+        details["push"] = {}
         for run, processes in enumerate((1, 2)):
             say(f"  {processes} ontime process(es)")
-            ids = promises_to_move(args.rows, args.due, run)
-            results["push"][str(processes)] = measure_push(url, admin_key, token, processes, ids)
+            ids = promises_to_move(rows, due, run)
+            details["push"][str(processes)] = measure_push(url, admin_key, token, processes, ids)
 
         say("(3) the on-time report")
-        results["report"] = asyncio.run(measure_report_in_process(url, report_month(date.today()), args.rows))
-        measure_report_over_http(url, admin_key, results["report"])
-
-    out = OUT_DIR / "lateness.json"
-    out.write_text(json.dumps(results, indent=2, default=str) + "\n")
-    print_table(results)
-    say(f"wrote {out}")
+        details["report"] = asyncio.run(measure_report_in_process(url, report_month(date.today()), rows))
+        measure_report_over_http(url, admin_key, details["report"])
+    return Result(sweep_rows(details) + push_rows(details) + report_rows(details), notes(details), details)
 
 
-def print_table(results: dict) -> None:
-    due, rows = results["due"], results["rows"]
-    small, large = results["sweep"][str(rows // 10)], results["sweep"][str(rows)]
-    print()
-    print(f"(1) deadline sweep, {due:,} due, µs per due shipment (median of {results['rounds']})")
-    line = "  {:<36} {:>16} {:>16} {:>12}"
-    print(line.format("", f"{rows // 10:,} rows", f"{rows:,} rows", "large/small"))
-    for name, label in (("sweep", "sweep()"), ("floor", "floor: one SQL statement a batch")):
-        a, b = small[name]["us_per_due"], large[name]["us_per_due"]
-        print(line.format(label, f"{a:,.0f}", f"{b:,.0f}", f"{b / a:.2f}x"))
-    print(line.format("sweep / floor", f"{small['sweep_to_floor']:.1f}x", f"{large['sweep_to_floor']:.1f}x", ""))
-    print(
-        line.format(
-            "bench process CPU share of sweep()",
-            f"{small['sweep']['bench_cpu_share']:.0%}",
-            f"{large['sweep']['bench_cpu_share']:.0%}",
-            "",
-        )
-    )
-    print(f"  aim: large/small < 1.5x. DUE query, first batch of {deadlines.BATCH:,} at {rows:,} rows:")
-    for name, plan in large["plans"].items():
-        print(f"    {name} plan:")
-        for node in plan_summary(plan):
-            print(f"      {node}")
+def sweep_rows(details: dict) -> list[Row]:
+    small, large = details["sweep"][str(details["rows"] // 10)], details["sweep"][str(details["rows"])]
 
-    print()
-    print(f"(2) deadline to push, {due:,} promises due within one second, {rows:,} shipments")
-    line = "  {:<44} {:>22} {:>22}"
-    push = results["push"]
-    print(line.format("", *(f"{p} process{'es' if p != '1' else ''}" for p in push)))
-    print(
-        line.format(
-            f"late messages within {PUSH_AIM:.0f} s (every connection)",
-            *(f"{r['within_aim']:,}/{r['due']:,}" for r in push.values()),
-        )
-    )
-    print(
-        line.format(
-            "receipt - promised_by p50 / p99 / max",
-            *(
-                " / ".join(_s(r["push"][k]).removesuffix(" s") for k in ("p50", "p99", "max")) + " s"
-                for r in push.values()
-            ),
-        )
-    )
-    print(
-        line.format(
-            "detected_at - promised_by p50 / p99 / max",
-            *(
-                " / ".join(_s(r["detect"][k]).removesuffix(" s") for k in ("p50", "p99", "max")) + " s"
-                for r in push.values()
-            ),
-        )
-    )
-    print(
-        line.format(
-            "receipt - detected_at p50 / p99 / max",
-            *(
-                " / ".join(_s(r["after_detection"][k]).removesuffix(" s") for k in ("p50", "p99", "max")) + " s"
-                for r in push.values()
-            ),
-        )
-    )
-    print(
-        line.format(
-            "recorded / received (worst connection)", *(f"{r['recorded']:,} / {r['received']:,}" for r in push.values())
-        )
-    )
-    print(line.format("servers' CPU seconds", *(f"{r['server_cpu_seconds']:.1f}" for r in push.values())))
-    print(line.format("connections closed", *(str(r["closes"] or "none") for r in push.values())))
+    def side(result: dict, name: str) -> Figure:
+        cpu = f"this process's CPU {result[name]['bench_cpu_share']:.0%}"
+        return figure(result[name]["us_per_due"], detail=cpu, runs=result[name]["runs"])
 
-    report = results["report"]
-    print()
-    print(
-        f"(3) on-time report, {report['month']}: {rows:,} due, {report['shipments_in_table']:,} in the table"
-        f" (median of {results['rounds']})"
-    )
-    line = "  {:<34} {:>10} {:>10} {:>10}"
-    print(line.format("", "carrier", "lane", "account"))
-    floor = report["floor_seconds"]
-    for key, label in (("in_process_seconds", "on_time_report()"), ("http_seconds", "GET /v1/reports/on-time")):
-        print(line.format(label, *(f"{report[g][key]:.2f} s" for g in ("carrier", "lane", "account"))))
-    print(
-        line.format(
-            "on_time_report() / floor",
-            *(f"{report[g]['in_process_seconds'] / floor:.1f}x" for g in ("carrier", "lane", "account")),
+    def scaling(name: str) -> Figure:
+        return figure(large[name]["us_per_due"] / small[name]["us_per_due"])
+
+    return [
+        *(
+            Row(f"(1) sweep(), {r['due']:,} due, {r['rows']:,} rows", "µs/due", side(r, "sweep"), side(r, "floor"))
+            for r in (small, large)
+        ),
+        Row(
+            f"(1) sweep(), {large['rows']:,} / {small['rows']:,} rows",
+            "x",
+            scaling("sweep"),
+            scaling("floor"),
+            SCALING_AIM,
+        ),
+    ]
+
+
+def push_rows(details: dict) -> list[Row]:
+    return [
+        Row(
+            f"(2) deadline to push, {p} process{'es' if p != '1' else ''}",
+            f"of {r['due']:,} within {PUSH_AIM:.0f} s",
+            figure(r["within_aim"], detail=push_detail(r)),
+            aim=Aim(min_value=r["due"]),
         )
-    )
-    print(f"  floor (select count(*), avg(...) over the month's promised_by): {floor:.2f} s; aim: under 2 s")
-    print("  the sweep's DUE query with this month in the table (nothing due):")
-    for name, plan in report["due_plans_with_history"].items():
-        print(f"    {name}: {plan_headline(plan)}")
+        for p, r in details["push"].items()
+    ]
+
+
+def report_rows(details: dict) -> list[Row]:
+    report = details["report"]
+    floor = figure(report["floor_seconds"], detail="select count(*), avg(...) over the month's promised_by")
+
+    def ontime(group_by: str, key: str) -> Figure:
+        statuses = report[group_by].get("http_statuses")
+        return figure(report[group_by][key], detail=f"HTTP {statuses}" if key == "http_seconds" else "")
+
+    return [
+        Row(f"(3) {label} by {g}", "s", ontime(g, key), floor, REPORT_AIM)
+        for key, label in (("in_process_seconds", "on_time_report()"), ("http_seconds", "GET /v1/reports/on-time"))
+        for g in GROUPS
+    ]
+
+
+def notes(details: dict) -> list[str]:
+    rows, report = details["rows"], details["report"]
+    lines = [
+        "",
+        f"Each timing is the median of {ROUNDS}. (2): late messages within {PUSH_AIM:.0f} s on the worst connection;"
+        f" no floor. (3): the month {report['month']}, {rows:,} due, {report['shipments_in_table']:,} in the table.",
+        f"(1) the sweep's DUE query, first batch of {deadlines.BATCH:,} at {rows:,} rows:",
+    ]
+    for name, plan in details["sweep"][str(rows)]["plans"].items():
+        lines += [f"    {name} plan:", *(f"      {node}" for node in plan_summary(plan))]
+    lines.append("(3) the sweep's DUE query with the month in the table (nothing due):")
+    lines += [f"    {name}: {plan_headline(plan)}" for name, plan in report["due_plans_with_history"].items()]
+    return lines
+
+
+def options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--rows", type=int, default=1_000_000, help="open shipments, and the report month's")
+    parser.add_argument("--due", type=int, default=10_000, help="promises falling due at once")
+
+
+BENCHMARK = Benchmark("lateness", __doc__, options, {"rows": 20_000, "due": 1_000}, measure)
+
+
+def main(argv: list[str] | None = None) -> None:
+    harness.main(BENCHMARK, argv)
 
 
 if __name__ == "__main__":

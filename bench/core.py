@@ -26,7 +26,7 @@ import msgspec
 
 from api.shell.ids import new_id
 from bench import harness
-from bench.harness import FLOOR_APP, OUT_DIR, Aim, Benchmark, Figure, Result, Row, Server, figure, say, usage
+from bench.harness import FLOOR_APP, OUT_DIR, Aim, Benchmark, Figure, Result, Row, Server, call, figure, say, usage
 from bench.wrk import Load, run_wrk
 
 POLL_AIM = Aim(min_ratio=0.8)
@@ -87,53 +87,36 @@ def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
-async def call(http: httpx.AsyncClient, method: str, path: str, key: str, body: object, status: int) -> dict:
-    response = await http.request(method, path, json=body, headers=bearer(key))
-    if response.status_code != status:
-        raise RuntimeError(f"{method} {path}: expected {status}, got {response.status_code}: {response.text}")
-    return response.json()
-
-
-async def prepare(ontime: Server, admin_secret: str, database_url: str, targets: int) -> Fixture:
+async def prepare(ontime: Server, admin_key: str, database_url: str, targets: int) -> Fixture:
     """An account with a customer and a carrier key, the polled shipment made
     through the API with a few events, and the ingest targets made in SQL."""
     async with httpx.AsyncClient(base_url=ontime.url) as http:
-        account = await call(http, "POST", "/v1/accounts", admin_secret, {"name": "Bench"}, 201)
-        customer_key = await new_key(http, admin_secret, {"role": "customer", "account_id": account["id"]})
-        carrier_key = await new_key(http, admin_secret, {"role": "carrier", "carrier": CARRIER})
+        account = await call(http, "POST", "/v1/accounts", {"name": "Bench"}, admin_key)
+        keys = [{"role": "customer", "account_id": account["id"]}, {"role": "carrier", "carrier": CARRIER}]
+        customer_key, carrier_key = [(await call(http, "POST", "/v1/keys", k, admin_key))["secret"] for k in keys]
         shipment_id = await create_polled_shipment(http, customer_key)
         polled = await http.get(f"/v1/shipments/{shipment_id}", headers=bearer(customer_key))
-    return Fixture(
-        customer_key=customer_key,
-        carrier_key=carrier_key,
-        shipment_id=shipment_id,
-        etag=polled.headers["etag"],
-        targets=await create_targets(database_url, account["id"], targets),
-    )
-
-
-async def new_key(http: httpx.AsyncClient, admin_secret: str, key: dict[str, str]) -> str:
-    return (await call(http, "POST", "/v1/keys", admin_secret, key, 201))["secret"]
+    targets_ids = await create_targets(database_url, account["id"], targets)
+    return Fixture(customer_key, carrier_key, shipment_id, polled.headers["etag"], targets_ids)
 
 
 async def create_polled_shipment(http: httpx.AsyncClient, key: str) -> str:
     now = datetime.now(UTC)
-    shipment = await call(
-        http,
-        "POST",
-        "/v1/shipments",
-        key,
-        {
-            "carrier": "dhl",
-            "tracking_number": "JD014600000000001",
-            "reference": "order-8812",
-            "promised_by": (now + timedelta(days=3)).isoformat(),
-            "origin": {"city": "Zaragoza", "country": "ES", "postal_code": "50001"},
-            "destination": {"city": "Lyon", "country": "FR", "postal_code": "69002"},
-            "recipient": {"name": "Ana Ruiz", "email": "ana@example.com", "phone": "+34 600 000 000"},
-        },
-        201,
-    )
+    shipment = {
+        "carrier": "dhl",
+        "tracking_number": "JD014600000000001",
+        "reference": "order-8812",
+        "promised_by": (now + timedelta(days=3)).isoformat(),
+        "origin": {"city": "Zaragoza", "country": "ES", "postal_code": "50001"},
+        "destination": {"city": "Lyon", "country": "FR", "postal_code": "69002"},
+        "recipient": {"name": "Ana Ruiz", "email": "ana@example.com", "phone": "+34 600 000 000"},
+    }
+    shipment_id = (await call(http, "POST", "/v1/shipments", shipment, key))["id"]
+    journey = [
+        ("label_created", 30, {"city": "Zaragoza", "country": "ES"}),
+        ("in_transit", 20, {"city": "Barcelona", "country": "ES"}),
+        ("in_transit", 5, {"city": "Lyon", "country": "FR"}),
+    ]
     events = [
         {
             "status": status,
@@ -141,17 +124,11 @@ async def create_polled_shipment(http: httpx.AsyncClient, key: str) -> str:
             "event_id": f"e{n}",
             "location": place,
         }
-        for n, (status, hours, place) in enumerate(
-            [
-                ("label_created", 30, {"city": "Zaragoza", "country": "ES"}),
-                ("in_transit", 20, {"city": "Barcelona", "country": "ES"}),
-                ("in_transit", 5, {"city": "Lyon", "country": "FR"}),
-            ]
-        )
+        for n, (status, hours, place) in enumerate(journey)
     ]
     events[-1]["estimated_delivery"] = (now + timedelta(days=1)).isoformat()
-    await call(http, "POST", f"/v1/shipments/{shipment['id']}/events", key, events, 201)
-    return shipment["id"]
+    await call(http, "POST", f"/v1/shipments/{shipment_id}/events", events, key)
+    return shipment_id
 
 
 async def create_targets(database_url: str, account_id: str, count: int) -> list[str]:

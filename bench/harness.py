@@ -211,11 +211,13 @@ def _wait_ready(process: subprocess.Popen, server: Server, command: Command, tim
         time.sleep(0.2)
 
 
-def create_key(base_url: str, admin_key: str, **key: str) -> str:
-    """A new API key's secret, made with the admin key."""
-    response = httpx.post(f"{base_url}/v1/keys", json=key, headers={"Authorization": f"Bearer {admin_key}"}, timeout=30)
-    response.raise_for_status()
-    return response.json()["secret"]
+async def call(http: httpx.AsyncClient, method: str, path: str, body: object, key: str | None = None) -> Any:
+    """One request to ontime for a run's setup; an error status ends the run."""
+    headers = {"Authorization": f"Bearer {key}"} if key else None
+    response = await http.request(method, path, json=body, headers=headers)
+    if response.is_error:
+        raise RuntimeError(f"{method} {path}: {response.status_code}: {response.text[:500]}")
+    return response.json()
 
 
 @contextlib.contextmanager

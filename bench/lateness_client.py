@@ -17,10 +17,10 @@ from multiprocessing.connection import Connection
 
 import msgspec
 import uvloop
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
-SUBSCRIBE_ALL = '{"type":"subscribe","shipments":"all"}'
+from bench.live_clients import subscribed_to_all
 
 
 class _Shipment(msgspec.Struct):
@@ -55,13 +55,6 @@ async def _follow(urls: list[str], token: str, expected: int, pipe: Connection) 
     closes: Counter[int] = Counter()
     done = asyncio.Event()
 
-    async def open_one(url: str) -> ClientConnection:
-        ws = await connect(url, additional_headers={"Authorization": f"Bearer {token}"}, proxy=None, max_queue=None)
-        await ws.send(SUBSCRIBE_ALL)
-        while _decode(await ws.recv()).type != "subscribed":
-            pass
-        return ws
-
     async def read(ws: ClientConnection, received: list[tuple[str, float]]) -> None:
         try:
             async for frame in ws:
@@ -75,7 +68,7 @@ async def _follow(urls: list[str], token: str, expected: int, pipe: Connection) 
             pass
         closes[ws.close_code or 0] += 1
 
-    sockets = [await open_one(url) for url in urls]
+    sockets = [await subscribed_to_all(url, token) for url in urls]
     readers = [asyncio.create_task(read(ws, received)) for ws, received in zip(sockets, late, strict=False)]
     pipe.send(("ready",))
     stop = asyncio.get_running_loop().run_in_executor(None, pipe.recv)

@@ -131,9 +131,7 @@ async def make_accounts(base_url: str, admin_key: str, count: int) -> list[Accou
 
         async def post(path: str, body: dict) -> dict:
             async with gate:
-                response = await http.post(path, json=body)
-            response.raise_for_status()
-            return response.json()
+                return await harness.call(http, "POST", path, body)
 
         async def make_account(n: int) -> Account:
             account = await post("/v1/accounts", {"name": f"bench {n}"})

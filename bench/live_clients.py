@@ -57,6 +57,22 @@ class Receipts(msgspec.Struct):
 # -- followers ---------------------------------------------------------------
 
 
+async def subscribed_to_all(url: str, token: str) -> ClientConnection:
+    """A connection to ontime's live feed, subscribed to "all" of what the token may see."""
+    ws = await connect(
+        url,
+        additional_headers={"Authorization": f"Bearer {token}"},
+        compression=None,  # ontime serves without permessage-deflate
+        proxy=None,
+        open_timeout=120,
+        max_queue=None,
+    )
+    await ws.send(SUBSCRIBE_ALL)
+    while _decode(await ws.recv()).type != "subscribed":
+        pass
+    return ws
+
+
 def follow(url: str, tokens: list[str], pipe: Connection) -> None:
     """Open one connection per token, subscribe each to "all", send ("ready",
     opened, failures), note every change until told "stop", then send Receipts."""
@@ -89,17 +105,7 @@ async def _follow(url: str, tokens: list[str], pipe: Connection) -> None:
 
     async def open_one(token: str) -> ClientConnection:
         async with gate:
-            ws = await connect(
-                url,
-                additional_headers={"Authorization": f"Bearer {token}"},
-                compression=None,  # ontime serves without permessage-deflate
-                proxy=None,
-                open_timeout=120,
-                max_queue=None,
-            )
-            await ws.send(SUBSCRIBE_ALL)
-            while _decode(await ws.recv()).type != "subscribed":
-                pass
+            ws = await subscribed_to_all(url, token)
         readers.add(asyncio.create_task(read(ws)))
         return ws
 

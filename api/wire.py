@@ -7,7 +7,15 @@ from typing import Any
 
 import msgspec
 
-from domain.events import Change, DeliveredLate, EventRecorded, PromiseBroken, PromiseRevised, RiskChanged
+from domain.events import (
+    Change,
+    DeliveredLate,
+    EventRecorded,
+    PromiseBroken,
+    PromiseRevised,
+    RiskChanged,
+    ShipmentCreated,
+)
 from domain.shipment import LateDelivery, Place, PromiseRevision, Recipient, Shipment, TrackingEvent
 from domain.status import Reason, Status
 
@@ -72,6 +80,12 @@ class LateDeliveryOut(msgspec.Struct, kw_only=True):
 # body is encoded once, when the change is written.
 
 
+class CreatedChange(msgspec.Struct, tag_field="type", tag="created", kw_only=True):
+    """A new shipment, as it was created."""
+
+    shipment: ShipmentOut
+
+
 class EventChange(msgspec.Struct, tag_field="type", tag="event", kw_only=True):
     shipment: ShipmentOut
     event: EventOut
@@ -94,7 +108,13 @@ class AtRiskChange(msgspec.Struct, tag_field="type", tag="at_risk", kw_only=True
 
 
 # every kind of change the log carries (the change feed documents each, with its seq)
-CHANGES: tuple[type[msgspec.Struct], ...] = (EventChange, PromiseRevisedChange, LateChange, AtRiskChange)
+CHANGES: tuple[type[msgspec.Struct], ...] = (
+    CreatedChange,
+    EventChange,
+    PromiseRevisedChange,
+    LateChange,
+    AtRiskChange,
+)
 
 
 def shipment_out(shipment: Shipment, now: datetime, *, with_recipient: bool = False) -> ShipmentOut:
@@ -168,6 +188,8 @@ def change_kind_and_body(shipment: Shipment, change: Change, now: datetime) -> t
     the change log is read by feeds, and personal data stays off them)."""
     after = shipment_out(shipment, now)
     match change:
+        case ShipmentCreated():
+            return "created", _encode(CreatedChange(shipment=after))
         case EventRecorded(event=event):
             return "event", _encode(EventChange(shipment=after, event=event_out(event, now)))
         case PromiseRevised(revision=revision):

@@ -11,6 +11,10 @@ if TYPE_CHECKING:
     from domain.shipment import LateDelivery, PromiseRevision, TrackingEvent
 
 
+class ShipmentCreated(msgspec.Struct, frozen=True, kw_only=True):
+    """A new shipment: followers of an account learn of it before its first event."""
+
+
 class EventRecorded(msgspec.Struct, frozen=True, kw_only=True):
     event: TrackingEvent
 
@@ -37,4 +41,4 @@ class RiskChanged(msgspec.Struct, frozen=True, kw_only=True):
     at_risk: bool
 
 
-Change = EventRecorded | PromiseRevised | DeliveredLate | PromiseBroken | RiskChanged
+Change = ShipmentCreated | EventRecorded | PromiseRevised | DeliveredLate | PromiseBroken | RiskChanged

@@ -17,12 +17,56 @@ from msgspec import Meta
 
 from domain import promise
 from domain.errors import InvalidField
-from domain.events import Change, DeliveredLate, EventRecorded, PromiseBroken, PromiseRevised, RiskChanged
+from domain.events import (
+    Change,
+    DeliveredLate,
+    EventRecorded,
+    PromiseBroken,
+    PromiseRevised,
+    RiskChanged,
+    ShipmentCreated,
+)
 from domain.status import TERMINAL, Reason, Status, order_key
 
 # -- constrained values, shared by the wire and the domain ---------------------
 
-AwareDatetime = Annotated[datetime, Meta(tz=True, description="RFC 3339 timestamp with an offset")]
+# The instants a shipping business can mean: from 1970-01-01T00:00:00Z (inclusive)
+# to 2200-01-01T00:00:00Z (exclusive). Anything outside is a typo or a probe, and
+# PostgreSQL would hand back its extremes (year 1, infinity) as naive datetimes.
+EARLIEST_INSTANT = datetime(1970, 1, 1, tzinfo=UTC)
+END_OF_INSTANTS = datetime(2200, 1, 1, tzinfo=UTC)
+INSTANT_RANGE = "between 1970-01-01T00:00:00Z (inclusive) and 2200-01-01T00:00:00Z (exclusive)"
+
+_DAY = r"(0[1-9]|[12][0-9]|3[01])"
+_MONTH_DAY = rf"(0[1-9]|1[0-2])-{_DAY}"
+# at most microseconds: msgspec rounds finer fractions, which could carry 2199-12-31T23:59:59.9999999Z over
+_TIME = r"[Tt]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?"
+_OFFSET = r"[+-]([01][0-9]|2[0-3]):[0-5][0-9]"
+# The RFC 3339 form of an instant in range, for the OpenAPI document (the check
+# itself is on the instant, in `utc`). On the first and last day an offset can
+# carry the instant out of range, so there the pattern admits only the offsets
+# that cannot: it matches no string outside the range, and every instant in the
+# range written in UTC.
+INSTANT_PATTERN = (
+    "^("
+    rf"(197[1-9]|19[89][0-9]|20[0-9]{{2}}|21[0-8][0-9]|219[0-8])-{_MONTH_DAY}{_TIME}([Zz]|{_OFFSET})"
+    rf"|1970-(01-(0[2-9]|[12][0-9]|3[01])|(0[2-9]|1[0-2])-{_DAY}){_TIME}([Zz]|{_OFFSET})"
+    rf"|1970-01-01{_TIME}([Zz]|[+-]00:00|-([01][0-9]|2[0-3]):[0-5][0-9])"
+    rf"|2199-((0[1-9]|1[01])-{_DAY}|12-(0[1-9]|[12][0-9]|30)){_TIME}([Zz]|{_OFFSET})"
+    rf"|2199-12-31{_TIME}([Zz]|[+-]00:00|\+([01][0-9]|2[0-3]):[0-5][0-9])"
+    ")$"
+)
+_INSTANT_DESCRIPTION = f"RFC 3339 with an offset, {INSTANT_RANGE}"
+Instant = Annotated[
+    datetime,
+    Meta(
+        tz=True,
+        description=_INSTANT_DESCRIPTION,
+        # "pattern" for msgspec's own JSON schema; Litestar's OpenAPI generator
+        # reads extra keywords from "extra" (and validators ignore unknown ones)
+        extra_json_schema={"pattern": INSTANT_PATTERN, "extra": {"pattern": INSTANT_PATTERN}},
+    ),
+]
 Carrier = Annotated[
     str,
     Meta(
@@ -56,13 +100,17 @@ def utc(moment: None, field: str) -> None: ...
 @overload
 def utc(moment: datetime | None, field: str) -> datetime | None: ...
 def utc(moment: datetime | None, field: str) -> datetime | None:
-    """Instants are kept in UTC: the offset a sender used is not part of the fact."""
+    """Instants are kept in UTC (the offset a sender used is not part of the fact),
+    and only those in range (EARLIEST_INSTANT to END_OF_INSTANTS) are kept at all."""
     if moment is None:
         return None
     try:
-        return moment.astimezone(UTC)
+        moment = moment.astimezone(UTC)
     except OverflowError:
-        raise InvalidField(field, "instant out of range (years 1 to 9999 in UTC)") from None
+        moment = None
+    if moment is None or not EARLIEST_INSTANT <= moment < END_OF_INSTANTS:
+        raise InvalidField(field, f"instant out of range: it must be {INSTANT_RANGE}")
+    return moment
 
 
 def _check_no_nul(value: Any, field: str) -> None:
@@ -111,8 +159,8 @@ class Recipient(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_de
 class CreateShipment(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     carrier: Carrier
     tracking_number: TrackingNumber
-    promised_by: AwareDatetime
-    promised_from: AwareDatetime | None = None
+    promised_by: Instant
+    promised_from: Instant | None = None
     reference: ShortText | None = None
     service_level: Annotated[str, Meta(max_length=64, pattern=NO_NUL)] | None = None
     origin: Place | None = None
@@ -132,12 +180,12 @@ class CreateShipment(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 class RecordEvent(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     status: Status
-    occurred_at: AwareDatetime
+    occurred_at: Instant
     event_id: EventId | None = None
     location: Place | None = None
     description: LongText | None = None
     reason: Reason | None = None
-    estimated_delivery: AwareDatetime | None = None
+    estimated_delivery: Instant | None = None
 
     def __post_init__(self) -> None:
         self.occurred_at = utc(self.occurred_at, "occurred_at")
@@ -157,8 +205,8 @@ class RecordCarrierEvent(RecordEvent, forbid_unknown_fields=True, kw_only=True):
 
 
 class RevisePromise(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    promised_by: AwareDatetime
-    promised_from: AwareDatetime | None = None
+    promised_by: Instant
+    promised_from: Instant | None = None
     reason: Annotated[str, Meta(min_length=1, max_length=500, pattern=NO_NUL)]
 
     def __post_init__(self) -> None:
@@ -329,6 +377,28 @@ class Shipment(msgspec.Struct, kw_only=True):
     version: int = 1
     # what happened since the shipment was loaded, for the shell to save
     changes: list[Change] = msgspec.field(default_factory=list)
+
+    @classmethod
+    def create(cls, command: CreateShipment, *, shipment_id: str, account_id: str, now: datetime) -> Shipment:
+        """A new shipment, as the command describes it, and the change that says so."""
+        shipment = cls(
+            id=shipment_id,
+            account_id=account_id,
+            carrier=command.carrier,
+            tracking_number=command.tracking_number,
+            promised_by=command.promised_by,
+            promised_from=command.promised_from,
+            reference=command.reference,
+            service_level=command.service_level,
+            origin=command.origin,
+            destination=command.destination,
+            recipient=command.recipient,
+            metadata=command.metadata,
+            created_at=now,
+            updated_at=now,
+        )
+        shipment.changes.append(ShipmentCreated())
+        return shipment
 
     @property
     def status(self) -> Status:

@@ -1,6 +1,6 @@
 """The live protocol's messages (see CONTRACT.md, "Live"), as msgspec tagged unions.
 
-Change messages (`event`, `promise_revised`, `late`, `at_risk`) are not here:
+Change messages (`created`, `event`, `promise_revised`, `late`, `at_risk`) are not here:
 they are the change log's bodies with `seq` spliced in, encoded once per change."""
 
 from __future__ import annotations

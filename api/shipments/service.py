@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from typing import Literal
 
 import asyncpg
 import msgspec
@@ -67,31 +68,18 @@ async def create_shipment(
         if not await keys.account_exists(conn, account_id):
             raise invalid([FieldError("$.account_id", "no such account")])
         now = utcnow()
-        shipment = Shipment(
-            id=new_id("shp"),
-            account_id=account_id,
-            carrier=command.carrier,
-            tracking_number=command.tracking_number,
-            promised_by=command.promised_by,
-            promised_from=command.promised_from,
-            reference=command.reference,
-            service_level=command.service_level,
-            origin=command.origin,
-            destination=command.destination,
-            recipient=command.recipient,
-            metadata=command.metadata,
-            created_at=now,
-            updated_at=now,
-        )
+        shipment = Shipment.create(command, shipment_id=new_id("shp"), account_id=account_id, now=now)
         if not await store.insert(conn, shipment):
+            # unique per account: another account's shipments are never mentioned
             raise Problem(
                 409,
                 "tracking-number-taken",
                 "Shipment exists",
-                f"a shipment with carrier {command.carrier!r} and tracking number "
-                f"{command.tracking_number!r} already exists",
+                f"this account already has a shipment with carrier {command.carrier!r} and tracking number "
+                f"{command.tracking_number!r}",
             )
         body = _encode(wire.shipment_out(shipment, now, with_recipient=True))
+        created = change_log.drain_changes(shipment, now)
         if idempotency_key is not None:
             await conn.execute(
                 "insert into idempotency_keys (scope, key, request_hash, status, body) values ($1, $2, $3, 201, $4)",
@@ -100,6 +88,7 @@ async def create_shipment(
                 request_hash,
                 body,
             )
+        await change_log.append(conn, created)
     return 201, body, shipment.id
 
 
@@ -130,9 +119,17 @@ def may_write_events(principal: Principal, shipment: Shipment) -> bool:
 
 
 class ItemResult(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """One item's answer. An event addressed by carrier + tracking number reaches
+    every shipment with that number the key may write to (in any account, for a
+    carrier or admin key); `outcome` is accepted when it was new to at least one
+    of them, duplicate when all of them had it already."""
+
     index: int
-    outcome: str
-    shipment_id: str | None = None
+    outcome: Literal["accepted", "duplicate", "rejected"]
+    # how many shipments the event reached (0 when rejected)
+    shipments_reached: int
+    # which ones, for a key that may read them; left out for carrier keys
+    shipment_ids: list[str] | msgspec.UnsetType = msgspec.UNSET
     event_id: str | None = None
     errors: list[FieldError] = []
 
@@ -146,32 +143,39 @@ class BatchResult(msgspec.Struct, kw_only=True):
 
 async def _apply(
     conn: asyncpg.Connection,
+    principal: Principal,
     by_id: dict[str, Shipment],
-    items: Sequence[tuple[int, str, TrackingEvent]],
+    items: Sequence[tuple[int, TrackingEvent, Sequence[str]]],
     results: dict[int, ItemResult],
 ) -> None:
-    """Fold new events into their (locked) shipments and save everything in the
-    caller's transaction. Duplicates (a key already stored or earlier in the
-    same batch) are answered as such and stored once."""
+    """Fold each new event into the (locked) shipments it is addressed to and save
+    everything in the caller's transaction. Duplicates are per shipment (a key
+    already stored for it, or earlier in the same batch): stored once."""
     now = utcnow()
     late_before: dict[str, LateDelivery | None] = {sid: s.late_delivery for sid, s in by_id.items()}
-    seen = await store.known_event_keys(conn, [(sid, e.key) for _, sid, e in items])
+    seen = await store.known_event_keys(conn, [(sid, e.key) for _, e, ids in items for sid in ids])
     new_events: list[tuple[str, TrackingEvent]] = []
     touched: dict[str, Shipment] = {}
     appended: list[change_log.NewChange] = []
-    for index, shipment_id, event in items:
-        shipment = by_id[shipment_id]
-        if (shipment_id, event.key) in seen:
-            results[index] = ItemResult(
-                index=index, outcome="duplicate", shipment_id=shipment_id, event_id=event.event_id
-            )
-            continue
-        seen.add((shipment_id, event.key))
-        shipment.record(event, now)
-        appended.extend(change_log.drain_changes(shipment, now))
-        new_events.append((shipment_id, event))
-        touched[shipment_id] = shipment
-        results[index] = ItemResult(index=index, outcome="accepted", shipment_id=shipment_id, event_id=event.event_id)
+    for index, event, shipment_ids in items:
+        new_to_one = False
+        for shipment_id in shipment_ids:
+            if (shipment_id, event.key) in seen:
+                continue
+            seen.add((shipment_id, event.key))
+            shipment = by_id[shipment_id]
+            shipment.record(event, now)
+            appended.extend(change_log.drain_changes(shipment, now))
+            new_events.append((shipment_id, event))
+            touched[shipment_id] = shipment
+            new_to_one = True
+        results[index] = ItemResult(
+            index=index,
+            outcome="accepted" if new_to_one else "duplicate",
+            shipments_reached=len(shipment_ids),
+            shipment_ids=list(shipment_ids) if principal.reads_shipments else msgspec.UNSET,
+            event_id=event.event_id,
+        )
     await store.insert_events(conn, new_events, now)
     await store.save(conn, list(touched.values()), late_before)
     await change_log.append(conn, appended)
@@ -195,8 +199,8 @@ async def record_events(
             raise not_found()
         shipment = locked[0]
         results: dict[int, ItemResult] = {}
-        items = [(i, shipment_id, TrackingEvent.from_command(c)) for i, c in enumerate(commands)]
-        await _apply(conn, {shipment_id: shipment}, items, results)
+        items = [(i, TrackingEvent.from_command(c), [shipment_id]) for i, c in enumerate(commands)]
+        await _apply(conn, principal, {shipment_id: shipment}, items, results)
     return _summary(results, len(commands)), shipment
 
 
@@ -206,25 +210,38 @@ async def record_carrier_events(
     items: Sequence[RecordCarrierEvent | list[FieldError]],
 ) -> BatchResult:
     """A carrier batch: each item is a command or the errors that made it invalid.
-    A rejected item does not stop the others."""
+    A rejected item does not stop the others. Each event reaches every shipment
+    with its carrier + tracking number that the key may write to."""
     results: dict[int, ItemResult] = {}
     valid: list[tuple[int, RecordCarrierEvent]] = []
     for index, item in enumerate(items):
         if isinstance(item, list):
-            results[index] = ItemResult(index=index, outcome="rejected", errors=item)
+            results[index] = ItemResult(index=index, outcome="rejected", shipments_reached=0, errors=item)
         else:
             valid.append((index, item))
     async with database.transaction(pool) as conn:
         addresses = {(c.carrier, c.tracking_number) for _, c in valid}
-        locked = await store.lock_by_tracking(conn, sorted(addresses))
-        by_address = {(s.carrier, s.tracking_number): s for s in locked if may_write_events(principal, s)}
-        applicable: list[tuple[int, str, TrackingEvent]] = []
+        # one statement locks them all, in id order: no two batches wait on each other in a cycle
+        locked = await store.lock_by_tracking(
+            conn,
+            sorted(addresses),
+            account_id=principal.account_scope,
+            carrier=principal.carrier if principal.role == "carrier" else None,
+        )
+        by_address: dict[tuple[str, str], list[str]] = {}
+        by_id: dict[str, Shipment] = {}
+        for shipment in sorted(locked, key=lambda s: s.id):
+            if may_write_events(principal, shipment):
+                by_address.setdefault((shipment.carrier, shipment.tracking_number), []).append(shipment.id)
+                by_id[shipment.id] = shipment
+        applicable: list[tuple[int, TrackingEvent, Sequence[str]]] = []
         for index, command in valid:
-            shipment = by_address.get((command.carrier, command.tracking_number))
-            if shipment is None:
+            shipment_ids = by_address.get((command.carrier, command.tracking_number))
+            if not shipment_ids:
                 results[index] = ItemResult(
                     index=index,
                     outcome="rejected",
+                    shipments_reached=0,
                     errors=[
                         FieldError(
                             f"$[{index}].tracking_number",
@@ -233,9 +250,8 @@ async def record_carrier_events(
                     ],
                 )
                 continue
-            applicable.append((index, shipment.id, TrackingEvent.from_command(command)))
-        by_id = {s.id: s for s in by_address.values()}
-        await _apply(conn, by_id, applicable, results)
+            applicable.append((index, TrackingEvent.from_command(command), shipment_ids))
+        await _apply(conn, principal, by_id, applicable, results)
     return _summary(results, len(items))
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import overload
 
 import asyncpg
 import msgspec
@@ -29,9 +30,12 @@ GET_IN_ACCOUNT = SELECT_SHIPMENT + "where s.id = $1 and s.account_id = $2"
 # transaction wrote elsewhere (its lateness record); the read that follows the
 # lock takes a fresh snapshot and sees both.
 LOCK_IDS = "select id from shipments where id = any($1::text[]) order by id for update"
+# every shipment with one of these carriers + tracking numbers (across accounts),
+# within the account or carrier a key is limited to (null: no limit)
 LOCK_TRACKING = """
 select id from shipments
 where (carrier, tracking_number) in (select * from unnest($1::text[], $2::text[]))
+  and ($3::text is null or account_id = $3) and ($4::text is null or carrier = $4)
 order by id for update
 """
 GET_MANY = SELECT_SHIPMENT + "where s.id = any($1::text[])"
@@ -41,7 +45,7 @@ insert into shipments (id, account_id, carrier, tracking_number, reference, serv
                        promised_by, promised_from, origin, destination, recipient, metadata,
                        created_at, updated_at)
 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)
-on conflict (carrier, tracking_number) do nothing
+on conflict (account_id, carrier, tracking_number) do nothing
 """
 
 UPDATE = """
@@ -90,6 +94,19 @@ values ($1, $2, $3, $4, $5, $6, $7, $8)
 """
 
 
+@overload
+def _instant(value: datetime) -> datetime: ...
+@overload
+def _instant(value: None) -> None: ...
+def _instant(value: datetime | None) -> datetime | None:
+    """An instant read back, always with its offset: asyncpg gives the extremes
+    (year 1, infinity) as naive datetimes, and every timestamptz is UTC. Migration
+    0006 keeps such values out; rows written before it may hold them."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
 def _place(value: dict | None) -> Place | None:
     return None if value is None else msgspec.convert(value, Place)
 
@@ -99,12 +116,12 @@ REVISIONS = "select * from promise_revisions where shipment_id = $1 order by id"
 
 def revision_from_row(row: asyncpg.Record) -> PromiseRevision:
     return PromiseRevision(
-        promised_by=row["promised_by"],
-        promised_from=row["promised_from"],
-        previous_promised_by=row["previous_promised_by"],
-        previous_promised_from=row["previous_promised_from"],
+        promised_by=_instant(row["promised_by"]),
+        promised_from=_instant(row["promised_from"]),
+        previous_promised_by=_instant(row["previous_promised_by"]),
+        previous_promised_from=_instant(row["previous_promised_from"]),
         reason=row["reason"],
-        revised_at=row["revised_at"],
+        revised_at=_instant(row["revised_at"]),
     )
 
 
@@ -116,13 +133,13 @@ def shipment_from_row(row: asyncpg.Record) -> Shipment:
     late_delivery = None
     if row["late_detected_at"] is not None:
         late_delivery = LateDelivery(
-            promised_by=row["late_promised_by"],
-            detected_at=row["late_detected_at"],
+            promised_by=_instant(row["late_promised_by"]),
+            detected_at=_instant(row["late_detected_at"]),
             detected_by=row["late_detected_by"],
             status_at_detection=_status(row["late_status_at_detection"]),
             location_at_detection=_place(row["late_location_at_detection"]),
-            delivered_at=row["late_delivered_at"],
-            closed_at=row["late_closed_at"],
+            delivered_at=_instant(row["late_delivered_at"]),
+            closed_at=_instant(row["late_closed_at"]),
         )
     return Shipment(
         id=row["id"],
@@ -131,35 +148,35 @@ def shipment_from_row(row: asyncpg.Record) -> Shipment:
         tracking_number=row["tracking_number"],
         reference=row["reference"],
         service_level=row["service_level"],
-        promised_by=row["promised_by"],
-        promised_from=row["promised_from"],
+        promised_by=_instant(row["promised_by"]),
+        promised_from=_instant(row["promised_from"]),
         origin=_place(row["origin"]),
         destination=_place(row["destination"]),
         recipient=None if row["recipient"] is None else msgspec.convert(row["recipient"], Recipient),
         metadata=row["metadata"],
         progress=Progress(
             status=Status(row["status"]),
-            status_at=row["status_at"],
+            status_at=_instant(row["status_at"]),
             status_key=row["status_key"],
-            delivered_at=row["delivered_at"],
+            delivered_at=_instant(row["delivered_at"]),
             delivered_key=row["delivered_key"],
-            estimated_delivery=row["estimated_delivery"],
-            estimate_at=row["estimate_at"],
+            estimated_delivery=_instant(row["estimated_delivery"]),
+            estimate_at=_instant(row["estimate_at"]),
             estimate_key=row["estimate_key"],
-            first_estimated_delivery=row["first_estimated_delivery"],
-            first_estimate_at=row["first_estimate_at"],
+            first_estimated_delivery=_instant(row["first_estimated_delivery"]),
+            first_estimate_at=_instant(row["first_estimate_at"]),
             first_estimate_key=row["first_estimate_key"],
             location=_place(row["location"]),
-            location_at=row["location_at"],
+            location_at=_instant(row["location_at"]),
             location_key=row["location_key"],
             reason=None if row["reason"] is None else Reason(row["reason"]),
-            reason_at=row["reason_at"],
+            reason_at=_instant(row["reason_at"]),
             reason_key=row["reason_key"],
-            last_event_at=row["last_event_at"],
+            last_event_at=_instant(row["last_event_at"]),
         ),
         late_delivery=late_delivery,
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
+        created_at=_instant(row["created_at"]),
+        updated_at=_instant(row["updated_at"]),
         version=row["version"],
     )
 
@@ -168,14 +185,14 @@ def event_from_row(row: asyncpg.Record) -> tuple[TrackingEvent, datetime]:
     event = TrackingEvent(
         key=row["key"],
         status=Status(row["status"]),
-        occurred_at=row["occurred_at"],
+        occurred_at=_instant(row["occurred_at"]),
         event_id=row["event_id"],
         location=_place(row["location"]),
         description=row["description"],
         reason=None if row["reason"] is None else Reason(row["reason"]),
-        estimated_delivery=row["estimated_delivery"],
+        estimated_delivery=_instant(row["estimated_delivery"]),
     )
-    return event, row["received_at"]
+    return event, _instant(row["received_at"])
 
 
 def _json(value: msgspec.Struct | None) -> dict | None:
@@ -217,10 +234,20 @@ async def lock_by_ids(conn: asyncpg.Connection, ids: Sequence[str]) -> list[Ship
     return await _read_locked(conn, locked)
 
 
-async def lock_by_tracking(conn: asyncpg.Connection, addresses: Iterable[tuple[str, str]]) -> list[Shipment]:
-    carriers, numbers = zip(*addresses, strict=False) if addresses else ((), ())
-    locked = [r["id"] for r in await conn.fetch(LOCK_TRACKING, list(carriers), list(numbers))]
-    return await _read_locked(conn, locked)
+async def lock_by_tracking(
+    conn: asyncpg.Connection,
+    addresses: Iterable[tuple[str, str]],
+    *,
+    account_id: str | None = None,
+    carrier: str | None = None,
+) -> list[Shipment]:
+    """Lock every shipment with one of these (carrier, tracking number) addresses,
+    in id order (so two batches never wait on each other in a cycle), limited to
+    `account_id` and `carrier` when given."""
+    addresses = list(addresses)
+    carriers, numbers = zip(*addresses, strict=True) if addresses else ((), ())
+    rows = await conn.fetch(LOCK_TRACKING, list(carriers), list(numbers), account_id, carrier)
+    return await _read_locked(conn, [r["id"] for r in rows])
 
 
 async def _read_locked(conn: asyncpg.Connection, ids: list[str]) -> list[Shipment]:

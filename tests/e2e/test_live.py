@@ -18,7 +18,7 @@ import websockets
 from api.live.listener import APPLICATION_NAME
 from tests.e2e.conftest import Server, StartServers
 
-CHANGE_TYPES = {"event", "promise_revised", "late", "at_risk"}
+CHANGE_TYPES = {"created", "event", "promise_revised", "late", "at_risk"}
 
 
 class Live:
@@ -122,6 +122,26 @@ async def test_a_change_posted_through_one_process_reaches_a_subscriber_on_the_o
         await customer_a.aclose()
 
 
+async def test_a_shipment_created_through_one_process_reaches_an_all_subscriber_on_the_other(
+    two_servers: list[Server],
+):
+    a, b = two_servers
+    _, customer, secret = await new_customer(a)
+    live = await Live.open(b, secret)
+    try:
+        await live.subscribe("all")
+        shipment = await new_shipment(customer)
+        [change] = await live.changes(1, timeout=5)
+        assert change["type"] == "created"
+        assert change["shipment"]["id"] == shipment and change["shipment"]["status"] == "label_created"
+        assert "recipient" not in change["shipment"]
+        assert change["seq"] == (await customer.get("/v1/changes")).json()["items"][0]["seq"]
+        await live.nothing_for(0.5)
+    finally:
+        await live.close()
+        await customer.aclose()
+
+
 async def test_a_reconnect_with_since_replays_exactly_what_was_missed_then_goes_live(two_servers: list[Server]):
     a, b = two_servers
     _, customer, secret = await new_customer(a)
@@ -172,7 +192,8 @@ async def test_concurrent_writers_through_both_processes_reach_one_subscriber_on
         seqs = [c["seq"] for c in received]
         assert all(x < y for x, y in itertools.pairwise(seqs))
         everything = (await customer_a.get("/v1/changes", params={"limit": 1000})).json()["items"]
-        assert seqs == [c["seq"] for c in everything]
+        # the four shipments were created before the subscription
+        assert seqs == [c["seq"] for c in everything if c["type"] != "created"]
         await live.nothing_for(0.5)
     finally:
         await live.close()
@@ -289,7 +310,9 @@ async def test_a_customer_never_receives_another_accounts_changes(two_servers: l
         await live.subscribe("all", since=0)
         await post_event(bob, bobs, 1)
         await post_event(alice, mine, 2)
-        [change] = await live.changes(1)
+        # the replay from 0 has her shipment's creation, not his
+        created, change = await live.changes(2)
+        assert (created["type"], created["shipment"]["id"]) == ("created", mine)
         assert change["shipment"]["id"] == mine
         await live.nothing_for(1.0)
     finally:

@@ -121,7 +121,7 @@ async def test_delivery_after_detection_closes_the_record_with_its_delay(api: Ap
     assert record["delay_seconds"] == 7200
     assert record["closed_at"] is not None
     # found at the deadline: delivery completes the record, no second announcement
-    assert [c["type"] for c in await _changes(customer)] == ["late", "event"]
+    assert [c["type"] for c in await _changes(customer)] == ["created", "late", "event"]
 
 
 async def test_returned_or_cancelled_closes_the_record_without_a_delivery(api: Api, pool: asyncpg.Pool):

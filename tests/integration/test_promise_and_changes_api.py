@@ -103,9 +103,9 @@ async def test_revising_the_promise_appends_a_promise_revised_change(api: Api):
     await post_event(customer, shipment, event("in_transit", "2029-12-01T08:00:00Z"))
     revised = await revise(customer, shipment, promised_by="2030-02-01T12:00:00Z", reason="weather")
     items = (await feed(customer))["items"]
-    assert [c["type"] for c in items] == ["event", "promise_revised"]
-    change = items[1]
-    assert change["seq"] > items[0]["seq"]
+    assert [c["type"] for c in items] == ["created", "event", "promise_revised"]
+    change = items[2]
+    assert change["seq"] > items[1]["seq"]
     assert change["shipment"]["id"] == shipment["id"]
     assert change["shipment"]["promised_by"] == "2030-02-01T12:00:00Z"
     assert change["shipment"]["version"] == revised["version"]
@@ -232,13 +232,13 @@ async def test_the_feed_returns_the_accounts_changes_in_strictly_increasing_seq_
     shipments = await make_history(customer)
     items = (await feed(customer, after=0))["items"]
     seqs = [c["seq"] for c in items]
-    assert len(items) == 9
+    assert len(items) == 12
     assert all(a < b for a, b in itertools.pairwise(seqs))
-    assert [c["type"] for c in items] == ["event", "promise_revised", "event"] * 3
-    assert [c["shipment"]["id"] for c in items] == [s["id"] for s in shipments for _ in range(3)]
+    assert [c["type"] for c in items] == ["created", "event", "promise_revised", "event"] * 3
+    assert [c["shipment"]["id"] for c in items] == [s["id"] for s in shipments for _ in range(4)]
     # each change carries the shipment as that change left it
-    versions = [c["shipment"]["version"] for c in items[:3]]
-    assert versions == [2, 3, 4]
+    versions = [c["shipment"]["version"] for c in items[:4]]
+    assert versions == [1, 2, 3, 4]
 
 
 async def test_the_feed_pages_by_limit_and_resumes_from_next_after(api: Api):
@@ -247,15 +247,15 @@ async def test_the_feed_pages_by_limit_and_resumes_from_next_after(api: Api):
     everything = (await feed(customer))["items"]
     pages, after = [], 0
     while True:
-        page = await feed(customer, after=after, limit=4)
-        assert len(page["items"]) <= 4
+        page = await feed(customer, after=after, limit=5)
+        assert len(page["items"]) <= 5
         if not page["items"]:
             assert page["next_after"] == after
             break
         assert page["next_after"] == page["items"][-1]["seq"]
         pages.append([c["seq"] for c in page["items"]])
         after = page["next_after"]
-    assert [len(p) for p in pages] == [4, 4, 1]
+    assert [len(p) for p in pages] == [5, 5, 2]
     assert [seq for p in pages for seq in p] == [c["seq"] for c in everything]
     middle = (await feed(customer, after=everything[2]["seq"], limit=2))["items"]
     assert [c["seq"] for c in middle] == [c["seq"] for c in everything[3:5]]
@@ -279,12 +279,12 @@ async def test_a_customer_never_sees_another_accounts_changes(api: Api):
     seen_by_bob = await every_change(bob, page_size=2)
     assert {c["shipment"]["account_id"] for c in seen_by_bob} == {bob_account}
     assert {c["shipment"]["id"] for c in seen_by_bob} == {bobs[0]["id"]}
-    assert len(seen_by_bob) == 3
+    assert len(seen_by_bob) == 4
     # naming another account does not widen a customer's feed
     assert await every_change(bob, account_id=alice_account) == seen_by_bob
     seen_by_alice = await every_change(alice)
     assert {c["shipment"]["account_id"] for c in seen_by_alice} == {alice_account}
-    assert len(seen_by_alice) == 7
+    assert len(seen_by_alice) == 9
 
 
 async def test_support_sees_every_accounts_changes_and_may_filter_by_account(api: Api):
@@ -296,14 +296,14 @@ async def test_support_sees_every_accounts_changes_and_may_filter_by_account(api
     support = await api.role("support")
 
     everyone = await every_change(support, page_size=4)
-    assert len(everyone) == 9
-    assert [c["shipment"]["account_id"] for c in everyone] == [alice_account] * 3 + [bob_account] * 3 + [
+    assert len(everyone) == 12
+    assert [c["shipment"]["account_id"] for c in everyone] == [alice_account] * 4 + [bob_account] * 4 + [
         alice_account
-    ] * 3
+    ] * 4
     seqs = [c["seq"] for c in everyone]
     assert seqs == sorted(set(seqs))
     only_bob = await every_change(support, account_id=bob_account)
-    assert only_bob == everyone[3:6]
+    assert only_bob == everyone[4:8]
     assert await every_change(support, account_id="acc_nobody") == []
     assert await every_change(api.admin) == everyone
 
@@ -328,7 +328,7 @@ async def test_change_bodies_carry_the_shipment_without_the_recipient(api: Api):
         r = await reader.get("/v1/changes")
         assert r.status_code == 200
         items = r.json()["items"]
-        assert {c["type"] for c in items} == {"event", "promise_revised", "late"}
+        assert {c["type"] for c in items} == {"created", "event", "promise_revised", "late"}
         for change in items:
             assert "recipient" not in change["shipment"], change["type"]
             assert change["shipment"]["id"] == shipment["id"]

@@ -10,6 +10,7 @@ from datetime import timedelta
 
 from litestar import Litestar, Request, Response
 from litestar.di import Provide
+from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
@@ -28,6 +29,7 @@ from api.shell.auth import KeyCache, provide_caller
 from api.shell.database import Pool, create_pool
 from api.shell.errors import exception_handlers, refuse_nul
 from api.shell.health import REQUESTS, healthz, metrics, readyz
+from api.shell.openapi import ClosedStructSchemaPlugin, allowed_methods
 from api.shell.settings import Settings
 from api.shell.tasks import cancel_and_wait
 from api.shipments.routes import EventBatchController, ShipmentController
@@ -106,7 +108,16 @@ def create_app(
         pool: Pool = request.app.state.pool
         return pool
 
-    return Litestar(
+    # the Allow header each OPTIONS handler answers with (see allowed_methods)
+    allow: dict[HTTPRouteHandler, str] = {}
+
+    async def before_request(request: Request) -> Response[None] | None:
+        await refuse_nul(request)
+        if request.method == "OPTIONS" and (methods := allow.get(request.route_handler)):
+            return Response(None, status_code=204, headers={"Allow": methods})
+        return None
+
+    app = Litestar(
         dependencies={
             "pool": Provide(provide_pool, sync_to_thread=False),
             "caller": Provide(provide_caller),
@@ -125,7 +136,8 @@ def create_app(
         lifespan=[lifespan],
         exception_handlers=exception_handlers,
         after_request=count_response,
-        before_request=refuse_nul,
+        before_request=before_request,
+        plugins=[ClosedStructSchemaPlugin()],
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="ontime",
@@ -146,3 +158,5 @@ def create_app(
         ),
         debug=False,
     )
+    allow.update(allowed_methods(app))
+    return app

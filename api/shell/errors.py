@@ -49,7 +49,12 @@ _PROBLEM_WHEN = {
 def problems(*statuses: int) -> dict[int, ResponseSpec]:
     """The problem responses a handler may answer, for the OpenAPI document."""
     return {
-        status: ResponseSpec(data_container=ProblemBody, description=_PROBLEM_WHEN[status], media_type=PROBLEM_JSON)
+        status: ResponseSpec(
+            data_container=ProblemBody,
+            description=_PROBLEM_WHEN[status],
+            media_type=PROBLEM_JSON,
+            generate_examples=False,
+        )
         for status in statuses
     }
 

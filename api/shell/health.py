@@ -15,12 +15,12 @@ REQUESTS = Counter("ontime_http_requests", "HTTP requests answered, by status", 
 EVENTS = Counter("ontime_events", "Tracking events received", ["outcome"])
 
 
-@get("/healthz", summary="Liveness", include_in_schema=True, tags=["health"])
+@get("/healthz", summary="Liveness", tags=["health"], security=[{}])
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@get("/readyz", summary="Readiness: the database answers", tags=["health"])
+@get("/readyz", summary="Readiness: the database answers", tags=["health"], security=[{}])
 async def readyz(request: Request[Any, Any, State]) -> Response[dict[str, str]]:
     try:
         await asyncio.wait_for(pool_of(request.app).fetchval("select 1"), 2.0)
@@ -32,6 +32,6 @@ async def readyz(request: Request[Any, Any, State]) -> Response[dict[str, str]]:
     return Response(content={"status": "ready"})
 
 
-@get("/metrics", summary="Prometheus metrics", tags=["health"], media_type=CONTENT_TYPE_LATEST)
+@get("/metrics", summary="Prometheus metrics", tags=["health"], media_type=CONTENT_TYPE_LATEST, security=[{}])
 async def metrics() -> bytes:
     return generate_latest()

@@ -13,8 +13,8 @@ from litestar.params import HeaderParameter, QueryParameter
 from api.shell.errors import FieldError, invalid
 from api.shell.responses import aware
 
-# PostgreSQL's bigint: a larger number cannot be compared with a seq
-MAX_SEQ = 2**63 - 1
+# the largest integer every JSON client reads exactly (and far below bigint's)
+MAX_SEQ = 2**53 - 1
 
 ID_PATTERN = r"^[a-z]{1,8}_[0-9a-z]{26}$"
 # RFC 3339 with an offset, years 1970 to 2199 (the instants ontime stores)

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Literal
 
 import msgspec
 from litestar import Controller, Request, Response, get, post, put
+from litestar._openapi.schema_generation import SchemaCreator
 from litestar.datastructures import ResponseHeader
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import Reference, Schema
+from litestar.openapi.spec.enums import OpenAPIType
 from litestar.params import FromQuery, JSONBody, QueryParameter
+from litestar.typing import FieldDefinition
 from msgspec import Meta
 
 from api import wire
@@ -92,8 +96,9 @@ class PromiseHistory(msgspec.Struct, kw_only=True):
     revisions: list[PromiseRevision]
 
 
+MAX_EVENTS = 1000
+
 ShipmentId = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[^\x00/]*$")]
-EventList = Annotated[list[RecordEvent], Meta(min_length=1, max_length=1000)]
 ETAG = ResponseHeader(
     name="ETag", documentation_only=True, description="the shipment's version and its late, at-risk and stale flags"
 )
@@ -102,20 +107,30 @@ ETAG = ResponseHeader(
 class EventsBody(JsonBody[RecordEvent]):
     """One event or a list of 1 to 1000; any invalid event fails the whole request."""
 
-    body_type: ClassVar[Any] = RecordEvent | EventList
-
     def decode_bytes(self, value: bytes) -> list[RecordEvent]:
         return decode_events(value)
+
+    @classmethod
+    def create_openapi_schema(
+        cls, field_definition: FieldDefinition, handler_id: str, schema_creator: SchemaCreator
+    ) -> Reference | Schema:
+        one = schema_creator.for_field_definition(FieldDefinition.from_annotation(RecordEvent))
+        return Schema(one_of=[one, Schema(type=OpenAPIType.ARRAY, items=one, min_items=1, max_items=MAX_EVENTS)])
 
 
 class CarrierBatchBody(JsonBody[RecordCarrierEvent]):
     """Up to 1000 events; each is decoded alone, so one invalid item is rejected
     in the answer and does not stop the others."""
 
-    body_type: ClassVar[Any] = Annotated[list[RecordCarrierEvent], Meta(max_length=1000)]
-
     def decode_bytes(self, value: bytes) -> list[RecordCarrierEvent | list[FieldError]]:
         return [_decode_item(i, item) for i, item in enumerate(decode_list(value))]
+
+    @classmethod
+    def create_openapi_schema(
+        cls, field_definition: FieldDefinition, handler_id: str, schema_creator: SchemaCreator
+    ) -> Reference | Schema:
+        one = schema_creator.for_field_definition(FieldDefinition.from_annotation(RecordCarrierEvent))
+        return Schema(type=OpenAPIType.ARRAY, items=one, max_items=MAX_EVENTS)
 
 
 class ShipmentController(Controller):
@@ -133,7 +148,6 @@ class ShipmentController(Controller):
             ResponseHeader(name="Location", documentation_only=True, description="the new shipment's path")
         ],
         responses={
-            200: ResponseSpec(wire.ShipmentOut, description="a repeat of a request already answered (Idempotency-Key)"),
             **problems(400, 401, 404, 409, 413, 422, 503),
         },
     )
@@ -156,7 +170,9 @@ class ShipmentController(Controller):
         guards=[allow(*READERS)],
         response_headers=[ETAG],
         responses={
-            304: ResponseSpec(None, description="not modified: the copy with this ETag is current"),
+            304: ResponseSpec(
+                None, description="not modified: the copy with this ETag is current", generate_examples=False
+            ),
             **problems(400, 401, 404, 503),
         },
     )
@@ -277,7 +293,9 @@ class ShipmentController(Controller):
         return_dto=None,
         status_code=201,
         responses={
-            200: ResponseSpec(EventsAnswer, description="every event was already recorded (duplicates)"),
+            200: ResponseSpec(
+                EventsAnswer, description="every event was already recorded (duplicates)", generate_examples=False
+            ),
             **problems(400, 401, 404, 409, 413, 503),
         },
     )
@@ -335,9 +353,6 @@ class ShipmentController(Controller):
             promised_from=shipment.promised_from,
             revisions=[store.revision_from_row(r) for r in rows],
         )
-
-
-MAX_EVENTS = 1000
 
 
 def count_events(result: service.BatchResult) -> None:

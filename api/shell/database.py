@@ -211,6 +211,9 @@ CONNECTION_LOST: tuple[type[BaseException], ...] = (
     # asyncpg's own state machine confused by a connection killed mid-operation
     asyncpg.InternalClientError,
 )
+# The database is away: the pool or transaction() said so, or a query on a pooled
+# connection run outside transaction() found its connection dead.
+UNREACHABLE: tuple[type[BaseException], ...] = (DatabaseUnavailable, *CONNECTION_LOST)
 
 
 @contextlib.asynccontextmanager

@@ -14,10 +14,12 @@ from api.live import protocol
 from api.live.hub import Hub, Subscriber, TooManySubscriptions, hub_of
 from api.shell import keys
 from api.shell.auth import KeyCache, Principal, bearer_token
-from api.shell.database import pool_of
+from api.shell.database import UNREACHABLE, pool_of
 from api.shell.errors import field_error
 
 AUTH_TIMEOUT = 5.0
+# RFC 6455's "try again later": the database is away; reconnect shortly, with `since`
+TRY_AGAIN_LATER = 1013
 
 
 @websocket("/v1/live")
@@ -41,21 +43,27 @@ async def live(socket: WebSocket[Any, Any, State]) -> None:
             return
         token = first.token
     generation = key_cache.generation
-    principal = await key_cache.principal(pool, token)
+    try:
+        principal = await key_cache.principal(pool, token)
+    except UNREACHABLE:
+        await socket.close(TRY_AGAIN_LATER, _CLOSE_REASONS[TRY_AGAIN_LATER])
+        return
     if principal is None or not principal.reads_shipments:
         await socket.close(protocol.UNAUTHORIZED, "unknown, revoked or non-reading API key")
         return
     subscriber = hub.connect(principal, keys.secret_hash(token))
-    if key_cache.generation != generation and not await keys.is_active(pool, token):
-        # revoked while we were checking it: its NOTIFY found no socket to close
-        subscriber.close(protocol.REVOKED)
     writer = asyncio.create_task(_write(socket, subscriber))
     try:
+        if key_cache.generation != generation and not await keys.is_active(pool, token):
+            # revoked while we were checking it: its NOTIFY found no socket to close
+            subscriber.close(protocol.REVOKED)
         while subscriber.close_code is None:
             text = await socket.receive_text()
             await _handle(hub, subscriber, text)
     except WebSocketDisconnect:
         pass
+    except UNREACHABLE:  # a replay, or the key's check, needs the database
+        subscriber.close(TRY_AGAIN_LATER)
     finally:
         hub.disconnect(subscriber)
         if subscriber.close_code is None:
@@ -86,6 +94,7 @@ async def _write(socket: WebSocket[Any, Any, State], subscriber: Subscriber) -> 
 _CLOSE_REASONS = {
     protocol.TOO_SLOW: "too slow: resume with since",
     protocol.REVOKED: "API key revoked",
+    TRY_AGAIN_LATER: "database unavailable: reconnect shortly, with since",
 }
 
 

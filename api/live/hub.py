@@ -24,8 +24,9 @@ from typing import TYPE_CHECKING, TypeVar
 
 from api.changes import log as change_log
 from api.live import protocol
+from api.shell import set_aside
 from api.shell.auth import Principal
-from api.shell.database import Pool
+from api.shell.database import UNREACHABLE, Pool
 from api.shell.tasks import cancel_and_wait
 
 if TYPE_CHECKING:
@@ -34,6 +35,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("ontime.live")
 
 PAGE = 1000
+LOOP = "live_hub"
+# a connection the hub failed to hand a change to is closed with this, and resumes with `since`
+INTERNAL_ERROR = 1011
 # shipments one connection may follow by id (beyond that, subscribe to "all")
 MAX_SHIPMENTS = 10_000
 
@@ -142,6 +146,8 @@ class Hub:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._pinger: asyncio.Task[None] | None = None
+        # changes that cannot be sent (a body that is not UTF-8, say): each logged and counted once
+        self.skipped: set[int] = set()
 
     # -- the pump --------------------------------------------------------------
 
@@ -160,12 +166,18 @@ class Hub:
         self._wake.set()
 
     async def _run(self) -> None:
+        unavailable = False
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll_interval)
             self._wake.clear()
             try:
                 await self.catch_up()
+                unavailable = False
+            except UNREACHABLE as exc:
+                if not unavailable:  # said once, not at every poll while the database is away
+                    log.warning("live hub cannot read the change log: %r; retrying", exc)
+                unavailable = True
             except Exception:  # whatever it was, the live feed must go on
                 log.exception("live hub could not read the change log; retrying")
 
@@ -195,16 +207,35 @@ class Hub:
                 return
 
     def dispatch(self, seq: int, account_id: str, shipment_id: str, body: bytes) -> None:
-        text = change_log.with_seq(seq, body).decode()
-        for group in (
-            self.by_account.get(account_id, ()),
-            self.by_shipment.get(shipment_id, ()),
-            self.everything,
-        ):
-            for subscriber in group:
-                if subscriber.may_see(account_id):
-                    subscriber.offer(seq, text)
+        """Offer the change to every connection that covers it. A change that
+        cannot be sent is skipped, and a connection that fails to take one is
+        closed: neither holds up the feed for anyone else."""
+        text = self._frame(seq, body)
+        if text is not None:
+            for group in (
+                self.by_account.get(account_id, ()),
+                self.by_shipment.get(shipment_id, ()),
+                self.everything,
+            ):
+                for subscriber in group:
+                    try:
+                        if subscriber.may_see(account_id):
+                            subscriber.offer(seq, text)
+                    except Exception:
+                        log.exception("live hub could not hand change %d to a connection; closing it", seq)
+                        subscriber.close(INTERNAL_ERROR)
         self.position = seq
+
+    def _frame(self, seq: int, body: bytes) -> str | None:
+        """The change as sent, or None when it cannot be: then it is skipped,
+        logged and counted the first time (clients still read it from /v1/changes)."""
+        try:
+            return change_log.with_seq(seq, body).decode()
+        except Exception as exc:
+            if seq not in self.skipped:
+                self.skipped.add(seq)
+                set_aside.skipped(LOOP, str(seq), exc, len(self.skipped))
+            return None
 
     # -- connections -----------------------------------------------------------
 
@@ -278,7 +309,9 @@ class Hub:
                 PAGE,
             )
             for row in rows:
-                subscriber.enqueue(row["seq"], change_log.with_seq(row["seq"], row["body"]).decode())
+                text = self._frame(row["seq"], row["body"])
+                if text is not None:
+                    subscriber.enqueue(row["seq"], text)
             if len(rows) < PAGE:
                 return
             after = rows[-1]["seq"]

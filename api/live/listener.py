@@ -14,7 +14,8 @@ from collections.abc import Awaitable, Callable
 
 import asyncpg
 
-from api.shell.database import Connection
+from api.shell import set_aside
+from api.shell.database import CONNECT_TIMEOUT, Connection
 from api.shell.tasks import cancel_and_wait
 
 log = logging.getLogger("ontime.listener")
@@ -23,6 +24,7 @@ Handler = Callable[[str], None]
 
 # how the LISTEN connection shows in pg_stat_activity
 APPLICATION_NAME = "ontime-listener"
+LOOP = "listener"
 
 
 class Listener:
@@ -64,10 +66,13 @@ class Listener:
         await cancel_and_wait(self._task)
 
     async def _run(self) -> None:
+        failing = False
         while True:
             conn: asyncpg.Connection | None = None
             try:
-                conn = await asyncpg.connect(self._dsn, server_settings={"application_name": APPLICATION_NAME})
+                conn = await asyncpg.connect(
+                    self._dsn, timeout=CONNECT_TIMEOUT, server_settings={"application_name": APPLICATION_NAME}
+                )
                 self._lost.clear()
                 conn.add_termination_listener(lambda _c: self._lost.set())
                 for channel in self._handlers:
@@ -77,11 +82,15 @@ class Listener:
                     if result is not None:
                         await result
                 self.connected.set()
+                failing = False
                 await self._watch(conn)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # lost, refused, or a subscriber's bug: reconnect either way
-                log.exception("listener connection lost; reconnecting")
+            except Exception:  # lost, refused, or a subscriber's catch-up failed: reconnect either way
+                # said once per spell, not every retry_interval while the database is away
+                if not failing:
+                    log.exception("listener connection lost; reconnecting every %s s", self._retry_interval)
+                failing = True
             finally:
                 self._mark_lost()
                 if conn is not None and not conn.is_closed():
@@ -108,4 +117,7 @@ class Listener:
         # a NOTIFY payload is text; asyncpg's listener signature says object
         text = str(payload)
         for handler in self._handlers.get(channel, ()):
-            handler(text)
+            try:
+                handler(text)
+            except Exception as exc:  # one handler, one notification: the others still get theirs
+                set_aside.skipped(LOOP, f"{channel}:{text[:100]}", exc)

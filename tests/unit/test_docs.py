@@ -422,3 +422,46 @@ def test_the_range_of_instants_in_api_md_is_the_domains() -> None:
     first = shipment.EARLIEST_INSTANT.isoformat().replace("+00:00", "Z")
     end = shipment.END_OF_INSTANTS.isoformat().replace("+00:00", "Z")
     assert f"from `{first}` up to, not including, `{end}`" in text
+
+
+async def test_the_python_client_in_live_md_resumes_with_since_after_a_reconnect() -> None:
+    """Run the example against a stand-in server: cut off with 4008 after one change, it
+    must reconnect with `since` at that change, and stop when its key is revoked."""
+    import asyncio
+    import types
+
+    from websockets.asyncio.server import ServerConnection, serve
+    from websockets.exceptions import ConnectionClosed
+
+    (example,) = marked(LIVE_MD, "example")
+    namespace: dict[str, Any] = {"__name__": "live_md_example"}
+    exec(compile(example.body, example.id, "exec"), namespace)
+    namespace["asyncio"] = types.SimpleNamespace(sleep=lambda _: asyncio.sleep(0))
+    namespace["KEY"] = "ot_example"
+    change = json.loads(marked(LIVE_MD, "change")[0].body)
+    subscribes: list[dict[str, Any]] = []
+    handled: list[int] = []
+
+    async def server(connection: ServerConnection) -> None:
+        assert connection.request is not None
+        assert connection.request.headers["Authorization"] == f"Bearer {namespace['KEY']}"
+        subscribes.append(json.loads(await connection.recv()))
+        if len(subscribes) == 1:
+            await connection.send(json.dumps({"type": "subscribed", "shipments": "all", "account_id": None, "seq": 10}))
+            await connection.send(json.dumps({**change, "seq": 11}))
+            await connection.close(protocol.TOO_SLOW)
+        else:
+            await connection.send(json.dumps({"type": "ping"}))
+            await connection.send(json.dumps({**change, "seq": 12}))
+            await connection.close(protocol.REVOKED)
+
+    async with serve(server, "127.0.0.1", 0) as running:
+        port = next(iter(running.sockets)).getsockname()[1]
+        namespace["URL"] = f"ws://127.0.0.1:{port}/v1/live"
+        with pytest.raises(ConnectionClosed):
+            await asyncio.wait_for(namespace["follow"](lambda m: handled.append(m["seq"])), 10)
+    assert handled == [11, 12]
+    assert subscribes == [
+        {"type": "subscribe", "shipments": "all"},
+        {"type": "subscribe", "shipments": "all", "since": 11},
+    ]

@@ -259,6 +259,9 @@ def test_each_close_code_in_the_docs_is_the_protocols() -> None:
         said = re.findall(r"\b(?:clos\w*|codes?)\b[^.\n]{0,40}?\b(4\d{3})\b", prose(path))
         named = {int(code) for code in said}
         assert named <= set(constants.values()), f"{path.name} names close codes the server never sends"
+    # the standard codes live.md names beside them
+    standard = {int(code) for code in re.findall(r"`(1\d{3})`", prose(LIVE_MD))}
+    assert standard <= {1000, endpoint.TRY_AGAIN_LATER, hub.INTERNAL_ERROR}
 
 
 def test_the_live_limits_in_the_docs_are_the_codes() -> None:

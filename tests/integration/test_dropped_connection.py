@@ -4,9 +4,12 @@ safe, and is a 503 (never a 500) where it is not."""
 from __future__ import annotations
 
 import asyncio
+import socket
+from pathlib import Path
 
 import asyncpg
 import httpx
+import pytest
 
 from api.shell import database
 from tests.integration.conftest import Api, shipment_body
@@ -133,3 +136,37 @@ async def test_a_transaction_cancelled_at_begin_gives_its_connection_back(pool: 
 async def _begin_and_wait(pool: asyncpg.Pool) -> None:
     async with database.transaction(pool) as conn:
         await conn.execute("select pg_sleep(10)")
+
+
+def _refused_tcp_url() -> str:
+    with socket.socket() as probe:  # a port nothing listens on once the probe is closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"postgresql://postgres@127.0.0.1:{port}/postgres"
+
+
+@pytest.mark.parametrize("transport", ["unix socket gone", "tcp refused"])
+async def test_a_database_that_is_not_there_is_database_unavailable_whatever_the_transport(
+    transport: str, tmp_path: Path
+):
+    # no server in tmp_path: asyncpg raises FileNotFoundError for the socket; on TCP, ConnectionRefusedError
+    url = f"postgresql://postgres@/postgres?host={tmp_path}" if transport == "unix socket gone" else _refused_tcp_url()
+    with pytest.raises(database.DatabaseUnavailable) as caught:
+        await database.create_pool(url, min_size=1, max_size=1)
+    assert isinstance(caught.value.__cause__, OSError)
+
+
+async def test_a_pool_with_no_connection_free_in_time_says_the_database_is_unavailable(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(database, "ACQUIRE_TIMEOUT", 0.1)
+    pool = await database.create_pool(database_url, min_size=1, max_size=1)
+    try:
+        async with pool.acquire():
+            with pytest.raises(database.DatabaseUnavailable):
+                await pool.fetchval("select 1")  # the pool's own helpers wait no longer than a transaction
+            with pytest.raises(database.DatabaseUnavailable):
+                async with database.transaction(pool):
+                    pass
+    finally:
+        await pool.close()

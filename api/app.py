@@ -27,7 +27,7 @@ from api.live.listener import Listener
 from api.shell import keys
 from api.shell.auth import KeyCache, provide_caller
 from api.shell.database import Pool, create_pool
-from api.shell.errors import exception_handlers, refuse_nul
+from api.shell.errors import check_query, exception_handlers
 from api.shell.health import REQUESTS, healthz, metrics, readyz
 from api.shell.openapi import ClosedStructSchemaPlugin, allowed_methods
 from api.shell.settings import Settings
@@ -112,7 +112,7 @@ def create_app(
     allow: dict[HTTPRouteHandler, str] = {}
 
     async def before_request(request: Request) -> Response[None] | None:
-        await refuse_nul(request)
+        await check_query(request)
         if request.method == "OPTIONS" and (methods := allow.get(request.route_handler)):
             return Response(None, status_code=204, headers={"Allow": methods})
         return None

@@ -7,6 +7,7 @@ import re
 
 import msgspec
 from litestar import Request, Response
+from litestar.enums import ParamType
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
 
@@ -212,12 +213,39 @@ exception_handlers = {
 }
 
 
-async def refuse_nul(request: Request) -> None:
-    """PostgreSQL text cannot hold NUL: a query parameter with one is a 400, a
-    path with one names nothing (404), before any handler sees them. (async:
-    Litestar runs a plain function hook on a worker thread, every request.)"""
+_QUERY_NAMES: dict[int, frozenset[str]] = {}
+
+
+def _query_names(request: Request) -> frozenset[str]:
+    """The query parameters the request's handler declares, worked out once per handler."""
+    handler = request.route_handler
+    names = _QUERY_NAMES.get(id(handler))
+    if names is None:
+        names = frozenset(
+            getattr(field.kwarg_definition, "name", None) or name
+            for name, field in handler.parsed_fn_signature.parameters.items()
+            if getattr(field.kwarg_definition, "param_type", None) == ParamType.QUERY
+        )
+        _QUERY_NAMES[id(handler)] = names
+    return names
+
+
+async def check_query(request: Request) -> None:
+    """Before any handler: a query parameter the endpoint does not take is a 400
+    (a misspelt filter must not silently widen a list), and PostgreSQL text cannot
+    hold NUL, so a parameter with one is a 400 and a path with one names nothing
+    (404). (async: Litestar runs a plain function hook on a worker thread.)"""
+    if not request.url.path.startswith("/v1/"):
+        return
+    known = _query_names(request)
     for name, value in request.query_params.items():
         if "\x00" in value or "\x00" in name:
             raise invalid([FieldError(f"query.{name}", "may not contain NUL characters")], "invalid query parameter")
+        if name not in known:
+            accepted = ", ".join(sorted(known)) or "none"
+            raise invalid(
+                [FieldError(f"query.{name}", f"not a parameter of this endpoint (it takes: {accepted})")],
+                "invalid query parameter",
+            )
     if "\x00" in request.url.path:
         raise not_found("resource")

@@ -66,7 +66,7 @@ async def create_shipment(
                 body = seen["body"]
                 return seen["status"], body, msgspec.json.decode(body)["id"]
         if not await keys.account_exists(conn, account_id):
-            raise invalid([FieldError("$.account_id", "no such account")])
+            raise _no_such_account()
         now = utcnow()
         shipment = Shipment.create(command, shipment_id=new_id("shp"), account_id=account_id, now=now)
         if not await store.insert(conn, shipment):
@@ -92,10 +92,15 @@ async def create_shipment(
     return 201, body, shipment.id
 
 
+def _no_such_account() -> Problem:
+    return Problem(404, "not-found", "Not found", "no such account", [FieldError("$.account_id", "no such account")])
+
+
 def _account_for_create(principal: Principal, command: CreateShipment) -> str:
     if principal.role == "customer":
         if command.account_id is not None and command.account_id != principal.account_id:
-            raise invalid([FieldError("$.account_id", "a customer key creates shipments in its own account only")])
+            # another account's, or none at all: the same answer, so it tells nothing
+            raise _no_such_account()
         assert principal.account_id is not None
         return principal.account_id
     if principal.role == "admin":

@@ -22,7 +22,7 @@ def _instant(value: Any) -> datetime | None:
         return None
 
 
-def _window_is_ordered(body: Any) -> bool:
+def window_is_ordered(body: Any) -> bool:
     """promised_from, when given, is not after promised_by."""
     if not isinstance(body, dict):
         return True
@@ -34,4 +34,4 @@ def _window_is_ordered(body: Any) -> bool:
     method=["POST", "PUT"], path_regex=r"^/v1/shipments(/\{shipment_id\}/promise)?$"
 )
 def promise_windows_are_ordered(ctx: schemathesis.HookContext, body: Any) -> bool:
-    return _window_is_ordered(body)
+    return window_is_ordered(body)

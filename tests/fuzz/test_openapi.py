@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,12 +20,14 @@ import hypothesis
 import msgspec
 import pytest
 import schemathesis
+from schemathesis.generation import GenerationMode
 from schemathesis.generation.stateful.state_machine import APIStateMachine
 
 from api.app import create_app
 from api.shell.settings import Settings
 from tests.conftest import execute_on, with_database
 from tests.e2e.conftest import ADMIN_SECRET, Server, ontime_environment
+from tests.fuzz import hooks
 
 ROLES = ("customer", "carrier", "support", "admin")
 # examples per operation and role in `make test`; `make fuzz` runs thousands
@@ -89,10 +92,21 @@ def deployment(server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 
 def realistic(case: schemathesis.Case, role: str, deployment: Deployment) -> None:
-    """An admin creating a shipment names the account (a rule of the admin role,
-    stated in the field's description): give it the real one."""
-    if role == "admin" and case.method == "POST" and case.path == "/v1/shipments" and isinstance(case.body, dict):
+    """The rules JSON Schema cannot state, applied to the cases meant to be valid:
+    an admin creating a shipment names an account that exists (a rule of the admin
+    role), a promise's window is ordered (see tests/fuzz/hooks.py), and an
+    Idempotency-Key is not one already used with another body (that is a 422, as
+    the IETF draft on the header asks)."""
+    if case.meta is not None and case.meta.generation.mode != GenerationMode.POSITIVE:
+        return
+    if case.headers and "Idempotency-Key" in case.headers:
+        case.headers["Idempotency-Key"] = uuid.uuid4().hex
+    if not isinstance(case.body, dict):
+        return
+    if role == "admin" and case.method == "POST" and case.path == "/v1/shipments":
         case.body["account_id"] = deployment.account_id
+    if not hooks.window_is_ordered(case.body):
+        case.body["promised_from"] = case.body["promised_by"]
 
 
 def the_document() -> dict[str, Any]:

@@ -145,16 +145,22 @@ async def test_a_customer_cannot_create_a_shipment_in_another_account(api: Api, 
     _, customer = await api.customer()
     before = await row_counts(db)
     r = await customer.post("/v1/shipments", json=shipment_body(account_id=other_account))
-    assert_problem(r, 400, "invalid-request", "$.account_id")
+    assert_problem(r, 404, "not-found", "$.account_id")
     assert await row_counts(db) == before
 
 
-@pytest.mark.parametrize("account_id", [None, "acc_does_not_exist"], ids=["unnamed", "unknown"])
-async def test_an_admin_create_must_name_an_existing_account(api: Api, db: asyncpg.Connection, account_id):
+@pytest.mark.parametrize(
+    ("account_id", "status", "slug"),
+    [(None, 400, "invalid-request"), ("acc_does_not_exist", 404, "not-found")],
+    ids=["unnamed", "unknown"],
+)
+async def test_an_admin_create_must_name_an_existing_account(
+    api: Api, db: asyncpg.Connection, account_id, status, slug
+):
     before = await row_counts(db)
     body = shipment_body() if account_id is None else shipment_body(account_id=account_id)
     r = await api.admin.post("/v1/shipments", json=body, headers={"Idempotency-Key": "admin-1"})
-    assert_problem(r, 400, "invalid-request", "$.account_id")
+    assert_problem(r, status, slug, "$.account_id")
     assert await row_counts(db) == before
 
 

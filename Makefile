@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format types pytest migrate bench docker hadolint lock clean
+.PHONY: run test lint format types pytest fuzz migrate bench docker hadolint lock clean
 
 run: $(STAMP)
 	$(BIN)/ontime serve
@@ -31,6 +31,11 @@ format: $(STAMP)
 types: $(STAMP)
 	@echo "== mypy --strict (domain/, api/)"
 	$(BIN)/mypy
+
+# schemathesis for longer than `make test` does: about 300 cases per operation and role
+# (17 operations x 4 roles, over 20,000 requests), then the server's count of answers by status
+fuzz: $(STAMP)
+	ONTIME_FUZZ_EXAMPLES=$${ONTIME_FUZZ_EXAMPLES:-300} $(BIN)/pytest tests/fuzz -p no:cacheprovider -q -s
 
 migrate: $(STAMP)
 	$(BIN)/ontime migrate

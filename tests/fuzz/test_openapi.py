@@ -43,6 +43,18 @@ class Deployment:
         self.keys: dict[str, str] = {}
         self.account_id = ""
 
+    def requests_by_status(self) -> str:
+        """What the server answered, from its own /metrics: the fuzzer's requests by status."""
+        metrics = httpx.get(f"{self.server.url}/metrics").text
+        counts: dict[str, int] = {}
+        for line in metrics.splitlines():
+            if line.startswith("ontime_http_requests_total{"):
+                status = line.split('status="')[1].split('"')[0]
+                counts[status] = int(float(line.rsplit(" ", 1)[1]))
+        total = sum(counts.values())
+        by_status = ", ".join(f"{status}: {count}" for status, count in sorted(counts.items()))
+        return f"\nontime answered {total} requests ({by_status})"
+
     def seed(self) -> None:
         with httpx.Client(base_url=self.server.url, headers={"Authorization": f"Bearer {ADMIN_SECRET}"}) as admin:
             account = admin.post("/v1/accounts", json={"name": "Fuzz Parts", "timezone": "Europe/Madrid"})
@@ -86,6 +98,7 @@ def deployment(server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
         deployment = Deployment(server)
         deployment.seed()
         yield deployment
+        print(deployment.requests_by_status())
     finally:
         server.stop()
         asyncio.run(execute_on(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

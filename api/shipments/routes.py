@@ -48,6 +48,13 @@ _encode = msgspec.json.Encoder().encode
 _TERMINAL = [s.value for s in TERMINAL]
 
 
+def matches(if_none_match: str, etag: str) -> bool:
+    """RFC 9110's If-None-Match: `*`, or a list of tags compared weakly (W/ ignored)."""
+    if if_none_match.strip() == "*":
+        return True
+    return any(tag.strip().removeprefix("W/") == etag for tag in if_none_match.split(","))
+
+
 def etag_of(shipment: Shipment, now: datetime) -> str:
     # late, at-risk and stale turn with the clock, not only with a new version
     flags = (shipment.is_late(now), shipment.is_at_risk(now), shipment.is_stale(now, wire.STALE_AFTER))
@@ -187,7 +194,7 @@ class ShipmentController(Controller):
         shipment = await readable_shipment(request, pool, caller, shipment_id)
         now = utcnow()
         etag = etag_of(shipment, now)
-        if if_none_match == etag:
+        if if_none_match is not None and matches(if_none_match, etag):
             return Response(b"", status_code=304, headers={"ETag": etag})
         return Response(wire.shipment_out(shipment, now, with_recipient=True), headers={"ETag": etag})
 

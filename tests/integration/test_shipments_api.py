@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from tests.integration.conftest import Api, problem, shipment_body
 
 
@@ -63,6 +65,20 @@ async def test_get_answers_304_while_the_etag_still_matches(api: Api):
     changed = await customer.get(url, headers={"If-None-Match": etag})
     assert changed.status_code == 200
     assert changed.headers["etag"] != etag
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["{etag}", "W/{etag}", '"stale-0", {etag}', "*"],
+    ids=["exact", "weak", "one-of-a-list", "any"],
+)
+async def test_if_none_match_compares_as_rfc_9110_says(api: Api, header: str):
+    _, customer = await api.customer()
+    shipment = (await customer.post("/v1/shipments", json=shipment_body())).json()
+    url = f"/v1/shipments/{shipment['id']}"
+    etag = (await customer.get(url)).headers["etag"]
+    assert (await customer.get(url, headers={"If-None-Match": header.format(etag=etag)})).status_code == 304
+    assert (await customer.get(url, headers={"If-None-Match": '"stale-0", W/"stale-1"'})).status_code == 200
 
 
 async def test_a_customer_gets_404_for_another_accounts_shipment(api: Api):

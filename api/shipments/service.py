@@ -6,7 +6,6 @@ import hashlib
 from collections.abc import Sequence
 from typing import Literal
 
-import asyncpg
 import msgspec
 
 from api import wire
@@ -35,7 +34,7 @@ _encode = msgspec.json.Encoder().encode
 
 
 async def create_shipment(
-    pool: asyncpg.Pool,
+    pool: database.Pool,
     principal: Principal,
     command: CreateShipment,
     idempotency_key: str | None,
@@ -147,7 +146,7 @@ class BatchResult(msgspec.Struct, kw_only=True):
 
 
 async def _apply(
-    conn: asyncpg.Connection,
+    conn: database.Connection,
     principal: Principal,
     by_id: dict[str, Shipment],
     items: Sequence[tuple[int, TrackingEvent, Sequence[str]]],
@@ -195,7 +194,7 @@ def _summary(results: dict[int, ItemResult], count: int) -> BatchResult:
 
 
 async def record_events(
-    pool: asyncpg.Pool, principal: Principal, shipment_id: str, commands: Sequence[RecordEvent]
+    pool: database.Pool, principal: Principal, shipment_id: str, commands: Sequence[RecordEvent]
 ) -> tuple[BatchResult, Shipment]:
     """Events for one shipment; the caller has validated every one of them."""
     async with database.transaction(pool) as conn:
@@ -210,7 +209,7 @@ async def record_events(
 
 
 async def record_carrier_events(
-    pool: asyncpg.Pool,
+    pool: database.Pool,
     principal: Principal,
     items: Sequence[RecordCarrierEvent | list[FieldError]],
 ) -> BatchResult:
@@ -264,7 +263,7 @@ async def record_carrier_events(
 
 
 async def revise_promise(
-    pool: asyncpg.Pool, principal: Principal, shipment_id: str, command: RevisePromise
+    pool: database.Pool, principal: Principal, shipment_id: str, command: RevisePromise
 ) -> Shipment:
     if principal.role not in ("customer", "admin"):
         raise not_found()

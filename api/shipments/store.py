@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from typing import overload
+from typing import Any, overload
 
 import asyncpg
 import msgspec
 
+from api.shell.database import Connection, Executor
 from api.shell.ids import new_id
 from domain.shipment import LateDelivery, Place, Progress, PromiseRevision, Recipient, Shipment, TrackingEvent
 from domain.status import Reason, Status
@@ -107,7 +108,7 @@ def _instant(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC)
 
 
-def _place(value: dict | None) -> Place | None:
+def _place(value: dict[str, Any] | None) -> Place | None:
     return None if value is None else msgspec.convert(value, Place)
 
 
@@ -195,11 +196,11 @@ def event_from_row(row: asyncpg.Record) -> tuple[TrackingEvent, datetime]:
     return event, _instant(row["received_at"])
 
 
-def _json(value: msgspec.Struct | None) -> dict | None:
+def _json(value: msgspec.Struct | None) -> dict[str, Any] | None:
     return None if value is None else msgspec.to_builtins(value)
 
 
-async def insert(conn: asyncpg.Connection, shipment: Shipment) -> bool:
+async def insert(conn: Connection, shipment: Shipment) -> bool:
     """Insert a new shipment; False when its carrier and tracking number are taken."""
     status = await conn.execute(
         INSERT,
@@ -220,7 +221,7 @@ async def insert(conn: asyncpg.Connection, shipment: Shipment) -> bool:
     return status == "INSERT 0 1"
 
 
-async def get(conn: asyncpg.Connection | asyncpg.Pool, shipment_id: str, account_id: str | None) -> Shipment | None:
+async def get(conn: Executor, shipment_id: str, account_id: str | None) -> Shipment | None:
     """One shipment; limited to `account_id` when given (None means any account)."""
     if account_id is None:
         row = await conn.fetchrow(GET, shipment_id)
@@ -229,13 +230,13 @@ async def get(conn: asyncpg.Connection | asyncpg.Pool, shipment_id: str, account
     return None if row is None else shipment_from_row(row)
 
 
-async def lock_by_ids(conn: asyncpg.Connection, ids: Sequence[str]) -> list[Shipment]:
+async def lock_by_ids(conn: Connection, ids: Sequence[str]) -> list[Shipment]:
     locked = [r["id"] for r in await conn.fetch(LOCK_IDS, list(ids))]
     return await _read_locked(conn, locked)
 
 
 async def lock_by_tracking(
-    conn: asyncpg.Connection,
+    conn: Connection,
     addresses: Iterable[tuple[str, str]],
     *,
     account_id: str | None = None,
@@ -250,13 +251,13 @@ async def lock_by_tracking(
     return await _read_locked(conn, [r["id"] for r in rows])
 
 
-async def _read_locked(conn: asyncpg.Connection, ids: list[str]) -> list[Shipment]:
+async def _read_locked(conn: Connection, ids: list[str]) -> list[Shipment]:
     if not ids:
         return []
     return [shipment_from_row(r) for r in await conn.fetch(GET_MANY, ids)]
 
 
-async def known_event_keys(conn: asyncpg.Connection, pairs: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+async def known_event_keys(conn: Connection, pairs: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
     if not pairs:
         return set()
     ids, keys = zip(*pairs, strict=False)
@@ -264,9 +265,7 @@ async def known_event_keys(conn: asyncpg.Connection, pairs: Sequence[tuple[str, 
     return {(r["shipment_id"], r["key"]) for r in rows}
 
 
-async def insert_events(
-    conn: asyncpg.Connection, events: Sequence[tuple[str, TrackingEvent]], received_at: datetime
-) -> None:
+async def insert_events(conn: Connection, events: Sequence[tuple[str, TrackingEvent]], received_at: datetime) -> None:
     if not events:
         return
     await conn.executemany(
@@ -290,7 +289,7 @@ async def insert_events(
 
 
 async def save(
-    conn: asyncpg.Connection,
+    conn: Connection,
     shipments: Sequence[Shipment],
     late_before: dict[str, LateDelivery | None],
 ) -> None:
@@ -328,7 +327,7 @@ async def save(
         await conn.executemany(DELETE_LATE, deletes)
 
 
-def _update_args(s: Shipment) -> tuple:
+def _update_args(s: Shipment) -> tuple[object, ...]:
     p = s.progress
     return (
         s.id,
@@ -358,5 +357,5 @@ def _update_args(s: Shipment) -> tuple:
     )
 
 
-async def timeline(conn: asyncpg.Connection | asyncpg.Pool, shipment_id: str) -> list[tuple[TrackingEvent, datetime]]:
+async def timeline(conn: Executor, shipment_id: str) -> list[tuple[TrackingEvent, datetime]]:
     return [event_from_row(r) for r in await conn.fetch(TIMELINE, shipment_id)]

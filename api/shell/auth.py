@@ -12,7 +12,6 @@ import time
 from collections.abc import Callable
 from typing import Any, Literal
 
-import asyncpg
 import msgspec
 from litestar import Request
 from litestar.connection import ASGIConnection
@@ -20,6 +19,7 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.types import Guard
 
 from api.shell import keys
+from api.shell.database import Pool
 from api.shell.errors import Problem, not_found
 
 Role = Literal["customer", "carrier", "support", "admin"]
@@ -79,7 +79,7 @@ class KeyCache:
         self._generation += 1
         self._entries.clear()
 
-    async def principal(self, pool: asyncpg.Pool, secret: str) -> Principal | None:
+    async def principal(self, pool: Pool, secret: str) -> Principal | None:
         digest = keys.secret_hash(secret)
         if self._trusted:
             entry = self._entries.get(digest)
@@ -96,7 +96,7 @@ class KeyCache:
         return principal
 
 
-def bearer_token(connection: ASGIConnection) -> str | None:
+def bearer_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
     # read from the raw scope: connection.headers builds (and keeps, on a
     # websocket, for its whole life) a Headers object per connection
     header = next(
@@ -111,12 +111,13 @@ def bearer_token(connection: ASGIConnection) -> str | None:
     return token.strip()
 
 
-async def authenticate(connection: ASGIConnection) -> Principal:
+async def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
     token = bearer_token(connection)
     if token is None:
         raise unauthorized("send an API key as 'Authorization: Bearer <key>'")
     state = connection.app.state
-    principal = await state.key_cache.principal(state.pool, token)
+    key_cache: KeyCache = state.key_cache
+    principal = await key_cache.principal(state.pool, token)
     if principal is None:
         raise unauthorized("this API key is unknown or has been revoked")
     return principal

@@ -201,7 +201,7 @@ async def _register_json_codecs(conn: asyncpg.Connection[asyncpg.Record]) -> Non
 
 # A connection that died under us: the server restarted or failed over, or an
 # operator terminated the backend. asyncpg notices it on the next use.
-CONNECTION_LOST: tuple[type[BaseException], ...] = (
+CONNECTION_LOST: tuple[type[Exception], ...] = (
     asyncpg.ConnectionDoesNotExistError,
     asyncpg.PostgresConnectionError,
     asyncpg.AdminShutdownError,
@@ -213,7 +213,7 @@ CONNECTION_LOST: tuple[type[BaseException], ...] = (
 )
 # The database is away: the pool or transaction() said so, or a query on a pooled
 # connection run outside transaction() found its connection dead.
-UNREACHABLE: tuple[type[BaseException], ...] = (DatabaseUnavailable, *CONNECTION_LOST)
+UNREACHABLE: tuple[type[Exception], ...] = (DatabaseUnavailable, *CONNECTION_LOST)
 
 
 @contextlib.asynccontextmanager

@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 from litestar import Request, Response
 from litestar.enums import ParamType
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.types import ExceptionHandlersMap
 
 from api.shell.database import CONNECTION_LOST, DatabaseUnavailable
 from domain.errors import InvalidField
+
+if TYPE_CHECKING:
+    from typing_extensions import TypeForm  # PEP 747: a class, a union or list[...] alike
+
+T = TypeVar("T")
 
 log = logging.getLogger("ontime")
 
@@ -106,7 +113,7 @@ def invalid(errors: list[FieldError], detail: str = "the request body is not val
     return Problem(400, "invalid-request", "Invalid request", detail, errors)
 
 
-def decode(body: bytes, type_: type, *, prefix: str = "$") -> object:
+def decode(body: bytes, type_: TypeForm[T], *, prefix: str = "$") -> T:
     """Decode a JSON body into a command, or raise a 400 naming the field."""
     try:
         return msgspec.json.decode(body, type=type_)
@@ -124,7 +131,7 @@ def decode(body: bytes, type_: type, *, prefix: str = "$") -> object:
         raise Problem(400, "malformed-json", "Malformed JSON", "the JSON is nested too deeply") from None
 
 
-def problem_response(problem: Problem) -> Response:
+def problem_response(problem: Problem) -> Response[bytes]:
     body = ProblemBody(
         type=PROBLEM_TYPE + problem.slug,
         title=problem.title,
@@ -140,7 +147,7 @@ def problem_response(problem: Problem) -> Response:
     )
 
 
-def _on_problem(_: Request, exc: Problem) -> Response:
+def _on_problem(_: Request[Any, Any, Any], exc: Problem) -> Response[bytes]:
     return problem_response(exc)
 
 
@@ -155,13 +162,13 @@ _HTTP_SLUGS = {
 }
 
 
-def _parameter_path(request: Request, key: str, source: str) -> str:
+def _parameter_path(request: Request[Any, Any, Any], key: str, source: str) -> str:
     """The name a client sent a parameter by: `query.state`, `header.Idempotency-Key`."""
     parameter = request.route_handler.parsed_fn_signature.parameters.get(key)
     return f"{source}.{getattr(getattr(parameter, 'kwarg_definition', None), 'name', None) or key}"
 
 
-def _on_http_exception(request: Request, exc: HTTPException) -> Response:
+def _on_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
     slug, title = _HTTP_SLUGS.get(exc.status_code, ("error", exc.__class__.__name__))
     errors: list[FieldError] = []
     if isinstance(exc, ValidationException) and isinstance(exc.extra, list):
@@ -181,7 +188,7 @@ def _on_http_exception(request: Request, exc: HTTPException) -> Response:
     return problem_response(Problem(exc.status_code, slug, title, detail, errors, exc.headers))
 
 
-def _on_connection_lost(request: Request, exc: Exception) -> Response:
+def _on_connection_lost(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
     """DatabaseUnavailable (the pool and transaction() raise it for any failure
     to reach the database), or a connection lost under a query run on the pool
     directly, outside transaction()."""
@@ -198,14 +205,14 @@ def _on_connection_lost(request: Request, exc: Exception) -> Response:
     )
 
 
-def _on_unexpected(request: Request, exc: Exception) -> Response:
+def _on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem_response(
         Problem(500, "internal", "Internal server error", "this is a bug in ontime; it has been logged")
     )
 
 
-exception_handlers = {
+exception_handlers: ExceptionHandlersMap = {
     Problem: _on_problem,
     HTTPException: _on_http_exception,
     **dict.fromkeys((DatabaseUnavailable, *CONNECTION_LOST), _on_connection_lost),
@@ -216,7 +223,7 @@ exception_handlers = {
 _QUERY_NAMES: dict[int, frozenset[str]] = {}
 
 
-def _query_names(request: Request) -> frozenset[str]:
+def _query_names(request: Request[Any, Any, Any]) -> frozenset[str]:
     """The query parameters the request's handler declares, worked out once per handler."""
     handler = request.route_handler
     names = _QUERY_NAMES.get(id(handler))
@@ -230,7 +237,7 @@ def _query_names(request: Request) -> frozenset[str]:
     return names
 
 
-async def check_query(request: Request) -> None:
+async def check_query(request: Request[Any, Any, Any]) -> None:
     """Before any handler: a query parameter the endpoint does not take is a 400
     (a misspelt filter must not silently widen a list), and PostgreSQL text cannot
     hold NUL, so a parameter with one is a 400 and a path with one names nothing

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Controller, Request, Response, get, post, put
@@ -33,6 +33,7 @@ from api.shell.params import (
     QueryInstant,
     query_instant,
 )
+from api.shell.responses import json_response
 from api.shipments import service, store
 from domain.shipment import (
     CreateShipment,
@@ -61,7 +62,9 @@ def etag_of(shipment: Shipment, now: datetime) -> str:
     return f'"{shipment.version}-{"".join(str(int(flag)) for flag in flags)}"'
 
 
-async def readable_shipment(request: Request, pool: Pool, principal: Principal, shipment_id: str) -> Shipment:
+async def readable_shipment(
+    request: Request[Any, Any, Any], pool: Pool, principal: Principal, shipment_id: str
+) -> Shipment:
     """The shipment if this key may read it; a 404 otherwise, whether or not it exists."""
     if not principal.reads_shipments:
         raise not_found()
@@ -160,7 +163,7 @@ class ShipmentController(Controller):
     )
     async def create_shipment(
         self,
-        request: Request,
+        request: Request[Any, Any, Any],
         pool: NamedDependency[Pool],
         caller: NamedDependency[Principal],
         data: JSONBody[CreateShipment],
@@ -169,7 +172,8 @@ class ShipmentController(Controller):
         status, answer, shipment_id = await service.create_shipment(
             pool, caller, data, idempotency_key, await request.body()
         )
-        return Response(answer, status_code=status, headers={"Location": f"/v1/shipments/{shipment_id}"})
+        # the answer is stored encoded, so a repeat with the same Idempotency-Key gets the same bytes
+        return json_response(answer, status, {"Location": f"/v1/shipments/{shipment_id}"})
 
     @get(
         "/{shipment_id:str}",
@@ -185,7 +189,7 @@ class ShipmentController(Controller):
     )
     async def get_shipment(
         self,
-        request: Request,
+        request: Request[Any, Any, Any],
         pool: NamedDependency[Pool],
         caller: NamedDependency[Principal],
         shipment_id: ShipmentId,
@@ -195,7 +199,7 @@ class ShipmentController(Controller):
         now = utcnow()
         etag = etag_of(shipment, now)
         if if_none_match is not None and matches(if_none_match, etag):
-            return Response(b"", status_code=304, headers={"ETag": etag})
+            return json_response(b"", 304, {"ETag": etag})  # not modified: no body
         return Response(wire.shipment_out(shipment, now, with_recipient=True), headers={"ETag": etag})
 
     @get(
@@ -285,7 +289,11 @@ class ShipmentController(Controller):
         responses=problems(400, 401, 404, 503),
     )
     async def get_timeline(
-        self, request: Request, pool: NamedDependency[Pool], caller: NamedDependency[Principal], shipment_id: ShipmentId
+        self,
+        request: Request[Any, Any, Any],
+        pool: NamedDependency[Pool],
+        caller: NamedDependency[Principal],
+        shipment_id: ShipmentId,
     ) -> Timeline:
         await readable_shipment(request, pool, caller, shipment_id)
         events = await store.timeline(pool, shipment_id)
@@ -351,7 +359,11 @@ class ShipmentController(Controller):
         responses=problems(400, 401, 404, 503),
     )
     async def get_promise(
-        self, request: Request, pool: NamedDependency[Pool], caller: NamedDependency[Principal], shipment_id: ShipmentId
+        self,
+        request: Request[Any, Any, Any],
+        pool: NamedDependency[Pool],
+        caller: NamedDependency[Principal],
+        shipment_id: ShipmentId,
     ) -> PromiseHistory:
         shipment = await readable_shipment(request, pool, caller, shipment_id)
         rows = await pool.fetch(store.REVISIONS, shipment_id)

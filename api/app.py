@@ -12,7 +12,6 @@ from litestar import Litestar, Request, Response
 from litestar.di import Provide
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from api import wire
@@ -27,6 +26,7 @@ from api.live.listener import Listener
 from api.shell import keys
 from api.shell.auth import KeyCache, provide_caller
 from api.shell.database import Pool, create_pool
+from api.shell.docs_assets import render_plugins
 from api.shell.errors import check_query, exception_handlers
 from api.shell.health import REQUESTS, healthz, metrics, readyz
 from api.shell.openapi import ClosedStructSchemaPlugin, allowed_methods
@@ -154,7 +154,7 @@ def create_app(
                 }
             ),
             security=[{"apiKey": []}],
-            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+            render_plugins=render_plugins(),  # pinned bundles from the package: nothing from a CDN
         ),
         debug=False,
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import zoneinfo
 from datetime import datetime
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, assert_never
 
 import msgspec
 from litestar import Controller, Request, delete, post
@@ -13,7 +13,7 @@ from litestar.params import JSONBody
 from msgspec import Meta
 
 from api.shell import database, keys
-from api.shell.auth import allow
+from api.shell.auth import Role, allow
 from api.shell.body import JsonBody
 from api.shell.errors import FieldError, Problem, invalid, not_found, problems
 from domain.shipment import NO_NUL, Carrier, normalize_carrier
@@ -72,6 +72,19 @@ class NewAdminKey(NewKey, tag="admin"):
 
 
 CreateKey = NewCustomerKey | NewCarrierKey | NewSupportKey | NewAdminKey
+
+
+def role_of(key: CreateKey) -> Role:
+    """The role a key to make asks for: its struct's `role` tag."""
+    if isinstance(key, NewCustomerKey):
+        return "customer"
+    if isinstance(key, NewCarrierKey):
+        return "carrier"
+    if isinstance(key, NewSupportKey):
+        return "support"
+    if isinstance(key, NewAdminKey):
+        return "admin"
+    assert_never(key)
 
 
 class CreateKeyBody(JsonBody[NewKey]):
@@ -136,7 +149,7 @@ class AdminController(Controller):
             raise Problem(
                 404, "not-found", "Not found", "no such account", [FieldError("$.account_id", "no such account")]
             )
-        role = data.__struct_config__.tag
+        role = role_of(data)
         async with database.transaction(pool) as conn:
             row, secret = await keys.create_key(
                 conn, role, account_id, None if carrier is None else normalize_carrier(carrier), data.name
@@ -149,7 +162,9 @@ class AdminController(Controller):
         summary="Revoke a key, live connections included",
         responses=problems(400, 401, 404, 503),
     )
-    async def revoke_key(self, request: Request, pool: NamedDependency[database.Pool], key_id: KeyId) -> None:
+    async def revoke_key(
+        self, request: Request[Any, Any, Any], pool: NamedDependency[database.Pool], key_id: KeyId
+    ) -> None:
         async with database.transaction(pool) as conn:
             if not await keys.revoke_key(conn, key_id):
                 raise not_found("key")

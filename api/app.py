@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import Any
 
 from litestar import Litestar, Request, Response
 from litestar.di import Provide
@@ -100,18 +101,18 @@ def create_app(
                     # a connection never came back; do not hang the shutdown on it
                     app.state.pool.terminate()
 
-    async def count_response(response: Response) -> Response:
+    async def count_response(response: Response[Any]) -> Response[Any]:
         REQUESTS.labels(str(response.status_code)).inc()
         return response
 
-    def provide_pool(request: Request) -> Pool:
+    def provide_pool(request: Request[Any, Any, Any]) -> Pool:
         pool: Pool = request.app.state.pool
         return pool
 
     # the Allow header each OPTIONS handler answers with (see allowed_methods)
     allow: dict[HTTPRouteHandler, str] = {}
 
-    async def before_request(request: Request) -> Response[None] | None:
+    async def before_request(request: Request[Any, Any, Any]) -> Response[None] | None:
         await check_query(request)
         if request.method == "OPTIONS" and (methods := allow.get(request.route_handler)):
             return Response(None, status_code=204, headers={"Allow": methods})

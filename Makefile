@@ -12,7 +12,7 @@ run: $(STAMP)
 	$(BIN)/ontime serve
 
 # every check, then the tests: a lint or type error fails CI before pytest runs
-test: lint hadolint pytest
+test: lint types hadolint pytest
 
 pytest: $(STAMP)
 	@echo "== pytest"

@@ -33,13 +33,15 @@ FAVICON = f"<link rel='icon' type='image/svg+xml' href='{ASSETS_PATH}/{OWN}/favi
 
 # Scalar's options that would reach another host on their own: its web fonts (at load),
 # telemetry, and, when the page is on localhost, the AI agent and the developer tools
-# (chat, share and register buttons that call api.scalar.com and dashboard.scalar.com)
+# (chat, share and register buttons that call api.scalar.com and dashboard.scalar.com);
+# and its "Open API Client" button, a link to client.scalar.com carrying our document's URL
 SCALAR_OPTIONS: dict[str, Any] = {
     "withDefaultFonts": False,
     "telemetry": False,
     "agent": {"disabled": True},
     "mcp": {"disabled": True},
     "showDeveloperTools": "never",
+    "hideClientButton": True,
 }
 
 YEAR = 365 * 24 * 3600

@@ -146,6 +146,7 @@ def test_scalar_is_told_to_fetch_no_fonts_and_call_no_service(client: TestClient
     assert options["telemetry"] is False
     assert options["agent"] == {"disabled": True}
     assert options["showDeveloperTools"] == "never"
+    assert options["hideClientButton"] is True
 
 
 def test_the_only_remote_urls_in_the_bundles_stylesheets_are_the_fonts_switched_off() -> None:

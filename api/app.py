@@ -29,7 +29,7 @@ from api.shell.auth import KeyCache, provide_caller
 from api.shell.database import Pool, create_pool
 from api.shell.docs_assets import render_plugins
 from api.shell.errors import check_query, exception_handlers
-from api.shell.health import REQUESTS, healthz, metrics, readyz
+from api.shell.health import count_statuses, healthz, metrics, readyz
 from api.shell.openapi import ClosedStructSchemaPlugin, allowed_methods
 from api.shell.settings import Settings
 from api.shell.tasks import cancel_and_wait
@@ -101,10 +101,6 @@ def create_app(
                     # a connection never came back; do not hang the shutdown on it
                     app.state.pool.terminate()
 
-    async def count_response(response: Response[Any]) -> Response[Any]:
-        REQUESTS.labels(str(response.status_code)).inc()
-        return response
-
     def provide_pool(request: Request[Any, Any, Any]) -> Pool:
         pool: Pool = request.app.state.pool
         return pool
@@ -136,7 +132,7 @@ def create_app(
         ],
         lifespan=[lifespan],
         exception_handlers=exception_handlers,
-        after_request=count_response,
+        middleware=[count_statuses],
         before_request=before_request,
         plugins=[ClosedStructSchemaPlugin()],
         request_max_body_size=settings.max_body_bytes,

@@ -7,6 +7,8 @@ from typing import Any
 
 from litestar import Request, Response, get
 from litestar.datastructures import State
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
 
 from api.shell.database import pool_of
@@ -35,3 +37,22 @@ async def readyz(request: Request[Any, Any, State]) -> Response[dict[str, str]]:
 @get("/metrics", summary="Prometheus metrics", tags=["health"], media_type=CONTENT_TYPE_LATEST, security=[{}])
 async def metrics() -> bytes:
     return generate_latest()
+
+
+def count_statuses(app: ASGIApp) -> ASGIApp:
+    """Count every HTTP answer by the status it went out with (routing's 404s and
+    405s, exception handlers' problems and hooks' answers included)."""
+
+    async def counted(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await app(scope, receive, send)
+            return
+
+        async def counting_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                REQUESTS.labels(str(message["status"])).inc()
+            await send(message)
+
+        await app(scope, receive, counting_send)
+
+    return counted

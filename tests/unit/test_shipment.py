@@ -9,7 +9,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from domain.events import DeliveredLate, EventRecorded, PromiseBroken, PromiseRevised
+from domain.events import DeliveredLate, EventRecorded, PromiseBroken, PromiseRevised, ShipmentCreated
 from domain.promise import PromiseError
 from domain.shipment import (
     CreateShipment,
@@ -91,6 +91,29 @@ def test_a_new_shipment_starts_as_label_created_with_nothing_to_save() -> None:
     assert shipment.late_delivery is None
     assert shipment.version == 1
     assert shipment.changes == []
+
+
+def test_creating_a_shipment_from_the_command_says_it_was_created() -> None:
+    command = msgspec.json.decode(
+        b'{"carrier": "DHL", "tracking_number": "jd 014600", "promised_by": "2026-11-22T18:00:00+01:00",'
+        b' "reference": "order-8812", "recipient": {"name": "Ana"}}',
+        type=CreateShipment,
+    )
+    shipment = Shipment.create(command, shipment_id="shp_1", account_id="acc_1", now=CREATED_AT)
+    assert (shipment.id, shipment.account_id, shipment.carrier, shipment.tracking_number) == (
+        "shp_1",
+        "acc_1",
+        "dhl",
+        "JD014600",
+    )
+    assert (shipment.promised_by, shipment.reference, shipment.recipient) == (
+        PROMISED_BY,
+        "order-8812",
+        command.recipient,
+    )
+    assert (shipment.created_at, shipment.updated_at, shipment.version) == (CREATED_AT, CREATED_AT, 1)
+    assert shipment.status is Status.LABEL_CREATED
+    assert shipment.changes == [ShipmentCreated()]
 
 
 def test_two_new_shipments_do_not_share_their_changes() -> None:

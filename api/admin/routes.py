@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import zoneinfo
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, assert_never
@@ -21,7 +22,14 @@ from domain.shipment import NO_NUL, Carrier, normalize_carrier
 # The IANA names this Python knows, for the document (a client picks from them);
 # PostgreSQL, whose zones the reports use, has the final word when one is sent.
 # ("localtime" is this machine's own link, not an IANA name)
-_ZONES = sorted(zoneinfo.available_timezones() - {"localtime"})
+# Aliases that differ only in punctuation (GMT0, GMT+0, GMT-0) are listed once:
+# client generators turn each into one identifier. The others are accepted all the same.
+_ZONES = sorted(
+    {
+        re.sub(r"[^0-9A-Za-z]", "", zone).upper(): zone
+        for zone in sorted(zoneinfo.available_timezones() - {"localtime"}, reverse=True)
+    }.values()
+)
 TimeZone = Annotated[
     str,
     Meta(

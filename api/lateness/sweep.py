@@ -91,23 +91,27 @@ async def _save(conn: database.Connection, broken: list[Broken], now: datetime) 
         raise
     except Exception:
         log.warning("the database refused a batch of %d broken promise(s); saving them one by one", len(broken))
-    saved = set()
+    saved: list[Broken] = []
     for one in broken:
         try:
             async with conn.transaction():
-                await _write(conn, [one])
-            saved.add(one[0].id)
+                await _write(conn, [one], append=False)
+            saved.append(one)
         except database.CONNECTION_LOST:
             raise
         except Exception as exc:
             await set_aside.put(conn, LOOP, one[0].id, exc, now)
-    return saved
+    # one append for the rows saved, last: the change log's lock is then held
+    # only to commit, not across the row-by-row saves
+    await change_log.append(conn, [change for _, changes in saved for change in changes])
+    return {shipment.id for shipment, _ in saved}
 
 
-async def _write(conn: database.Connection, broken: list[Broken]) -> None:
+async def _write(conn: database.Connection, broken: list[Broken], *, append: bool = True) -> None:
     await store.save(conn, [shipment for shipment, _ in broken], {shipment.id: None for shipment, _ in broken})
-    # the change log's append goes last: its lock is held to commit
-    await change_log.append(conn, [change for _, changes in broken for change in changes])
+    if append:
+        # the change log's append goes last: its lock is held to commit
+        await change_log.append(conn, [change for _, changes in broken for change in changes])
 
 
 async def sweep(pool: database.Pool, now: datetime, batch: int = BATCH) -> int:

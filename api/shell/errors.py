@@ -44,7 +44,7 @@ class ProblemBody(msgspec.Struct, omit_defaults=True):
 PROBLEM_JSON = "application/problem+json"
 
 _PROBLEM_WHEN = {
-    400: "The request is not valid: `errors` names each field at fault (nothing was written)",
+    400: "The request is not valid: `errors` names the field at fault (nothing was written)",
     401: "No API key, or an unknown or revoked one",
     404: "No such resource, or not one this key may see",
     409: "The request conflicts with the resource's state",
@@ -228,10 +228,11 @@ def _query_names(request: Request[Any, Any, Any]) -> frozenset[str]:
     handler = request.route_handler
     names = _QUERY_NAMES.get(id(handler))
     if names is None:
+        provided = handler.resolve_dependencies()  # the caller, the pool: never read from the query
         names = frozenset(
             getattr(field.kwarg_definition, "name", None) or name
             for name, field in handler.parsed_fn_signature.parameters.items()
-            if getattr(field.kwarg_definition, "param_type", None) == ParamType.QUERY
+            if getattr(field.kwarg_definition, "param_type", None) == ParamType.QUERY and name not in provided
         )
         _QUERY_NAMES[id(handler)] = names
     return names

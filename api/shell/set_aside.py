@@ -33,7 +33,7 @@ on conflict (loop, row_id) do update
     set error = excluded.error,
         attempts = set_aside.attempts + 1,
         last_seen = excluded.last_seen,
-        retry_after = excluded.last_seen + make_interval(secs => least($6, $5 * 2 ^ set_aside.attempts))
+        retry_after = excluded.last_seen + make_interval(secs => least($6, $5 * 2 ^ least(set_aside.attempts, 20)))
 returning attempts
 """
 CLEAR = "delete from set_aside where loop = $1 and row_id = any($2::text[])"
@@ -41,7 +41,8 @@ COUNT = "select count(*) from set_aside where loop = $1"
 
 
 async def put(conn: Executor, loop: str, row_id: str, error: BaseException, now: datetime) -> None:
-    """Set the row aside (again), until its next retry."""
+    """Set the row aside (again), until its next retry. (The doubling stops at
+    2^20, long past the one-day cap, so no count of attempts overflows it.)"""
     attempts = await conn.fetchval(PUT, loop, row_id, repr(error), now, FIRST_RETRY_SECONDS, LAST_RETRY_SECONDS)
     if attempts == 1:
         SET_ASIDE.labels(loop).inc()

@@ -141,6 +141,19 @@ def _seqs(texts: list[str]) -> list[int]:
     return [int(text.split(",")[0].removeprefix('{"seq":')) for text in texts]
 
 
+async def test_a_row_set_aside_for_years_waits_a_day_between_retries_and_never_overflows(pool: asyncpg.Pool):
+    now = datetime(2026, 12, 3, tzinfo=UTC)
+    await pool.execute(
+        "insert into set_aside (loop, row_id, error, attempts, first_seen, last_seen, retry_after)"
+        " values ('deadline_sweep', 'shp_x', 'old', 5000, $1, $1, $1)",
+        now,
+    )
+    await set_aside.put(pool, "deadline_sweep", "shp_x", ValueError("again"), now)
+    row = await pool.fetchrow("select attempts, retry_after from set_aside where row_id = 'shp_x'")
+    assert row["attempts"] == 5001
+    assert row["retry_after"] == now + timedelta(seconds=set_aside.LAST_RETRY_SECONDS)
+
+
 async def test_the_hub_skips_a_change_it_cannot_send_and_sends_the_others(
     pool: asyncpg.Pool, caplog: pytest.LogCaptureFixture
 ):

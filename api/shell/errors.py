@@ -10,6 +10,7 @@ import msgspec
 from litestar import Request, Response
 from litestar.enums import ParamType
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.types import ExceptionHandlersMap
 
@@ -220,13 +221,13 @@ exception_handlers: ExceptionHandlersMap = {
 }
 
 
-_QUERY_NAMES: dict[int, frozenset[str]] = {}
+_QUERY_NAMES: dict[BaseRouteHandler, frozenset[str]] = {}
 
 
 def _query_names(request: Request[Any, Any, Any]) -> frozenset[str]:
     """The query parameters the request's handler declares, worked out once per handler."""
     handler = request.route_handler
-    names = _QUERY_NAMES.get(id(handler))
+    names = _QUERY_NAMES.get(handler)
     if names is None:
         provided = handler.resolve_dependencies()  # the caller, the pool: never read from the query
         names = frozenset(
@@ -234,7 +235,7 @@ def _query_names(request: Request[Any, Any, Any]) -> frozenset[str]:
             for name, field in handler.parsed_fn_signature.parameters.items()
             if getattr(field.kwarg_definition, "param_type", None) == ParamType.QUERY and name not in provided
         )
-        _QUERY_NAMES[id(handler)] = names
+        _QUERY_NAMES[handler] = names
     return names
 
 
@@ -246,7 +247,11 @@ async def check_query(request: Request[Any, Any, Any]) -> None:
     if not request.url.path.startswith("/v1/"):
         return
     known = _query_names(request)
-    for name, value in request.query_params.items():
+    seen: set[str] = set()
+    for name, value in request.query_params.multi_items():
+        if name in seen:  # which one would it mean? none of ours takes a list
+            raise invalid([FieldError(f"query.{name}", "given more than once")], "invalid query parameter")
+        seen.add(name)
         if "\x00" in value or "\x00" in name:
             raise invalid([FieldError(f"query.{name}", "may not contain NUL characters")], "invalid query parameter")
         if name not in known:

@@ -729,3 +729,22 @@ async def test_a_shipment_id_with_a_nul_byte_is_a_404_not_a_500(api: Api):
     for url in ("/v1/shipments/shp_%00", "/v1/shipments/shp_%00/events"):
         r = await customer.get(url)
         assert_problem(r, 404, "not-found")
+
+
+@pytest.mark.parametrize(
+    ("url", "query", "path"),
+    [
+        ("/v1/shipments", "statsu=late", "query.statsu"),
+        ("/v1/shipments", "caller=x", "query.caller"),
+        ("/v1/shipments", "=", "query."),
+        ("/v1/changes", "after=1&after=2", "query.after"),
+        ("/v1/late-deliveries", "carrier=dhl&carrier=ups", "query.carrier"),
+    ],
+    ids=["misspelt", "a-dependency", "no-name", "twice", "twice-text"],
+)
+async def test_a_query_parameter_the_endpoint_does_not_take_or_takes_once_is_a_400(
+    api: Api, url: str, query: str, path: str
+):
+    _, customer = await api.customer()
+    r = await customer.get(f"{url}?{query}")
+    assert_problem(r, 400, "invalid-request", path)

@@ -16,7 +16,7 @@ from msgspec import Meta
 from api.shell import database, keys
 from api.shell.auth import Role, allow
 from api.shell.body import JsonBody
-from api.shell.errors import FieldError, Problem, invalid, not_found, problems
+from api.shell.errors import FieldError, invalid, named_not_found, not_found, problems
 from domain.shipment import NO_NUL, Carrier, normalize_carrier
 
 # The IANA names this Python knows, for the document (a client picks from them);
@@ -154,9 +154,7 @@ class AdminController(Controller):
         account_id = data.account_id if isinstance(data, NewCustomerKey) else None
         carrier = data.carrier if isinstance(data, NewCarrierKey) else None
         if account_id is not None and not await keys.account_exists(pool, account_id):
-            raise Problem(
-                404, "not-found", "Not found", "no such account", [FieldError("$.account_id", "no such account")]
-            )
+            raise named_not_found("$.account_id", "account")
         role = role_of(data)
         async with database.transaction(pool) as conn:
             row, secret = await keys.create_key(

@@ -1,4 +1,4 @@
-"""`GET /v1/live`: the websocket of the live feed (CONTRACT.md, "Live")."""
+"""`GET /v1/live`: the websocket of the live feed (docs/live.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The live protocol's messages (see CONTRACT.md, "Live"), as msgspec tagged unions.
+"""The live protocol's messages (see docs/live.md), as msgspec tagged unions.
 
 Change messages (`created`, `event`, `promise_revised`, `late`, `at_risk`) are not here:
 they are the change log's bodies with `seq` spliced in, encoded once per change."""

@@ -90,6 +90,11 @@ def not_found(what: str = "shipment") -> Problem:
     return Problem(404, "not-found", "Not found", f"no such {what}")
 
 
+def named_not_found(path: str, what: str) -> Problem:
+    """A 404 for a resource the body names (e.g. `$.account_id`), naming the field."""
+    return Problem(404, "not-found", "Not found", f"no such {what}", [FieldError(path, f"no such {what}")])
+
+
 _AT_PATH = re.compile(r"^(?P<message>.*?)(?: - at `(?P<path>[^`]*)`)?$", re.S)
 # msgspec's words for a constraint, where they would puzzle a client
 _PLAIN = {"Expected `str` matching regex '^[^\\x00]*$'": "text may not contain NUL characters"}

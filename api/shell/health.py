@@ -8,6 +8,7 @@ from typing import Any
 from litestar import Request, Response, get
 from litestar.datastructures import State
 from litestar.enums import ScopeType
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
 
@@ -22,7 +23,17 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@get("/readyz", summary="Readiness: the database answers", tags=["health"], security=[{}])
+@get(
+    "/readyz",
+    summary="Readiness: the database answers",
+    tags=["health"],
+    security=[{}],
+    responses={
+        503: ResponseSpec(
+            dict[str, str], description="not ready: the database does not answer", generate_examples=False
+        )
+    },
+)
 async def readyz(request: Request[Any, Any, State]) -> Response[dict[str, str]]:
     try:
         await asyncio.wait_for(pool_of(request.app).fetchval("select 1"), 2.0)

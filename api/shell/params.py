@@ -12,16 +12,12 @@ from litestar.params import HeaderParameter, QueryParameter
 
 from api.shell.errors import FieldError, invalid
 from api.shell.responses import aware
+from domain.shipment import INSTANT_PATTERN
 
 # the largest integer every JSON client reads exactly (and far below bigint's)
 MAX_SEQ = 2**53 - 1
 
 ID_PATTERN = r"^[a-z]{1,8}_[0-9a-z]{26}$"
-# RFC 3339 with an offset, years 1970 to 2199 (the instants ontime stores)
-INSTANT_PATTERN = (
-    r"^(19[7-9][0-9]|2[01][0-9]{2})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
-    r"[Tt]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$"
-)
 TEXT_PATTERN = r"^[^\x00]*$"
 
 AccountId = Annotated[
@@ -38,9 +34,7 @@ CarrierCode = Annotated[
 ]
 Cursor = Annotated[
     str | None,
-    QueryParameter(
-        min_length=1, max_length=64, pattern=ID_PATTERN, description="`next_cursor` of the previous page (opaque)"
-    ),
+    QueryParameter(min_length=1, max_length=64, pattern=ID_PATTERN, description="`next_cursor` of the previous page"),
 ]
 QueryInstant = Annotated[
     str | None,

@@ -311,7 +311,7 @@ class ShipmentController(Controller):
             200: ResponseSpec(
                 EventsAnswer, description="every event was already recorded (duplicates)", generate_examples=False
             ),
-            **problems(400, 401, 404, 409, 413, 503),
+            **problems(400, 401, 404, 413, 503),
         },
     )
     async def post_events(

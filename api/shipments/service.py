@@ -13,7 +13,7 @@ from api.changes import log as change_log
 from api.shell import database, keys
 from api.shell.auth import Principal
 from api.shell.clock import utcnow
-from api.shell.errors import FieldError, Problem, invalid, not_found
+from api.shell.errors import FieldError, Problem, invalid, named_not_found, not_found
 from api.shell.ids import new_id
 from api.shipments import store
 from domain.shipment import (
@@ -65,7 +65,7 @@ async def create_shipment(
                 body = seen["body"]
                 return seen["status"], body, msgspec.json.decode(body)["id"]
         if not await keys.account_exists(conn, account_id):
-            raise _no_such_account()
+            raise named_not_found("$.account_id", "account")
         now = utcnow()
         shipment = Shipment.create(command, shipment_id=new_id("shp"), account_id=account_id, now=now)
         if not await store.insert(conn, shipment):
@@ -91,15 +91,11 @@ async def create_shipment(
     return 201, body, shipment.id
 
 
-def _no_such_account() -> Problem:
-    return Problem(404, "not-found", "Not found", "no such account", [FieldError("$.account_id", "no such account")])
-
-
 def _account_for_create(principal: Principal, command: CreateShipment) -> str:
     if principal.role == "customer":
         if command.account_id is not None and command.account_id != principal.account_id:
             # another account's, or none at all: the same answer, so it tells nothing
-            raise _no_such_account()
+            raise named_not_found("$.account_id", "account")
         assert principal.account_id is not None
         return principal.account_id
     if principal.role == "admin":

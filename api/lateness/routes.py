@@ -16,6 +16,7 @@ from api.shell.clock import utcnow
 from api.shell.database import Pool
 from api.shell.errors import FieldError, invalid, problems
 from api.shell.params import AccountId, CarrierCode, Cursor, QueryInstant, query_instant
+from domain.shipment import normalize_carrier
 
 # months of the years whose instants ontime stores (1970 to 2199)
 MONTH = r"^(19[7-9][0-9]|2[01][0-9]{2})-(0[1-9]|1[0-2])$"
@@ -59,7 +60,7 @@ class ReportController(Controller):
         items = await reports.late_deliveries(
             pool,
             account_id=caller.account_scope or account_id,
-            carrier=None if carrier is None else carrier.lower(),
+            carrier=None if carrier is None else normalize_carrier(carrier),
             open_only=None if record_state is None else record_state == "open",
             promised_from=query_instant("promised_from", promised_from),
             promised_before=query_instant("promised_before", promised_before),
@@ -88,5 +89,5 @@ class ReportController(Controller):
             group_by,
             utcnow(),
             account_id=caller.account_scope or account_id,
-            carrier=None if carrier is None else carrier.lower(),
+            carrier=None if carrier is None else normalize_carrier(carrier),
         )

@@ -42,11 +42,12 @@ from domain.shipment import (
     RecordEvent,
     RevisePromise,
     Shipment,
+    normalize_carrier,
+    normalize_tracking_number,
 )
-from domain.status import TERMINAL, Status
+from domain.status import Status
 
 _encode = msgspec.json.Encoder().encode
-_TERMINAL = [s.value for s in TERMINAL]
 
 
 def matches(if_none_match: str, etag: str) -> bool:
@@ -72,13 +73,7 @@ async def readable_shipment(
     if shipment is None:
         raise not_found()
     if principal.role == "support" and principal.account_id != shipment.account_id:
-        await pool.execute(
-            "insert into audit_log (key_id, action, account_id, shipment_id) values ($1, $2, $3, $4)",
-            principal.key_id,
-            f"{request.method} {request.url.path}",
-            shipment.account_id,
-            shipment.id,
-        )
+        await store.audit_read(pool, principal.key_id, f"{request.method} {request.url.path}", shipment)
     return shipment
 
 
@@ -228,58 +223,24 @@ class ShipmentController(Controller):
         cursor: Cursor = None,
     ) -> ShipmentPage:
         now = utcnow()
-        where: list[str] = []
-        args: list[object] = []
-
-        def param(value: object) -> str:
-            args.append(value)
-            return f"${len(args)}"
-
-        scope = caller.account_scope or account_id
-        if scope is not None:
-            where.append(f"s.account_id = {param(scope)}")
-        if status is not None:
-            where.append(f"s.status = {param(status.value)}")
-        if carrier is not None:
-            where.append(f"s.carrier = {param(carrier.lower())}")
-        if reference is not None:
-            where.append(f"s.reference = {param(reference)}")
-        if tracking_number is not None:
-            where.append(f"s.tracking_number = {param(tracking_number.replace(' ', '').upper())}")
-        if (since := query_instant("updated_after", updated_after)) is not None:
-            where.append(f"s.updated_at > {param(since)}")
-        # These restate domain.promise.is_late / is_at_risk / is_stale in SQL, with the
-        # same `now`; tests/integration check that the two agree.
-        if late is not None:
-            t, n = param(_TERMINAL), param(now)
-            clause = (
-                f"(s.late or (s.delivered_at is not null and s.delivered_at > s.promised_by)"
-                f" or (s.delivered_at is null and s.status <> all({t}) and {n} > s.promised_by))"
-            )
-            where.append(clause if late else f"not {clause}")
-        if at_risk is not None:
-            t, n = param(_TERMINAL), param(now)
-            clause = (
-                f"(s.status <> all({t}) and s.estimated_delivery is not null"
-                f" and {n} <= s.promised_by and s.estimated_delivery > s.promised_by)"
-            )
-            where.append(clause if at_risk else f"not {clause}")
-        if stale is not None:
-            t, stale_since = param(_TERMINAL), param(now - wire.STALE_AFTER)
-            clause = f"(s.status <> all({t}) and coalesce(s.last_event_at, s.created_at) < {stale_since})"
-            where.append(clause if stale else f"not {clause}")
-        if cursor is not None:
-            where.append(f"s.id < {param(cursor)}")
-        sql = store.SELECT_SHIPMENT
-        if where:
-            sql += "where " + " and ".join(where)
-        sql += f" order by s.id desc limit {param(limit + 1)}"
-        rows = await pool.fetch(sql, *args)
-        shipments = [store.shipment_from_row(r) for r in rows[:limit]]
+        wanted = store.ShipmentFilter(
+            account_id=caller.account_scope or account_id,
+            status=status,
+            carrier=None if carrier is None else normalize_carrier(carrier),
+            reference=reference,
+            tracking_number=None if tracking_number is None else normalize_tracking_number(tracking_number),
+            updated_after=query_instant("updated_after", updated_after),
+            late=late,
+            at_risk=at_risk,
+            stale=stale,
+            before_id=cursor,
+        )
+        shipments = await store.page(pool, wanted, now, wire.STALE_AFTER, limit + 1)
+        more, shipments = len(shipments) > limit, shipments[:limit]
         with_recipient = include == "recipient"
         return ShipmentPage(
             items=[wire.shipment_out(s, now, with_recipient=with_recipient) for s in shipments],
-            next_cursor=shipments[-1].id if len(rows) > limit else None,
+            next_cursor=shipments[-1].id if more else None,
         )
 
     @get(
@@ -366,11 +327,10 @@ class ShipmentController(Controller):
         shipment_id: ShipmentId,
     ) -> PromiseHistory:
         shipment = await readable_shipment(request, pool, caller, shipment_id)
-        rows = await pool.fetch(store.REVISIONS, shipment_id)
         return PromiseHistory(
             promised_by=shipment.promised_by,
             promised_from=shipment.promised_from,
-            revisions=[store.revision_from_row(r) for r in rows],
+            revisions=await store.revisions(pool, shipment_id),
         )
 
 

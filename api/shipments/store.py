@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, overload
 
 import asyncpg
@@ -12,7 +12,7 @@ import msgspec
 from api.shell.database import Connection, Executor
 from api.shell.ids import new_id
 from domain.shipment import LateDelivery, Place, Progress, PromiseRevision, Recipient, Shipment, TrackingEvent
-from domain.status import Reason, Status
+from domain.status import TERMINAL, Reason, Status
 
 SELECT_SHIPMENT = """
 select s.*,
@@ -359,3 +359,84 @@ def _update_args(s: Shipment) -> tuple[object, ...]:
 
 async def timeline(conn: Executor, shipment_id: str) -> list[tuple[TrackingEvent, datetime]]:
     return [event_from_row(r) for r in await conn.fetch(TIMELINE, shipment_id)]
+
+
+async def revisions(conn: Executor, shipment_id: str) -> list[PromiseRevision]:
+    return [revision_from_row(r) for r in await conn.fetch(REVISIONS, shipment_id)]
+
+
+AUDIT_READ = "insert into audit_log (key_id, action, account_id, shipment_id) values ($1, $2, $3, $4)"
+
+
+async def audit_read(conn: Executor, key_id: str, action: str, shipment: Shipment) -> None:
+    """A support key read another account's shipment: the audit log keeps who, what and when."""
+    await conn.execute(AUDIT_READ, key_id, action, shipment.account_id, shipment.id)
+
+
+class ShipmentFilter(msgspec.Struct, kw_only=True, frozen=True):
+    """What a list of shipments is narrowed to; None: not narrowed by it."""
+
+    account_id: str | None = None
+    status: Status | None = None
+    carrier: str | None = None
+    reference: str | None = None
+    tracking_number: str | None = None
+    updated_after: datetime | None = None
+    late: bool | None = None
+    at_risk: bool | None = None
+    stale: bool | None = None
+    before_id: str | None = None  # keyset: the last id of the page before
+
+
+_TERMINAL = [status.value for status in TERMINAL]
+
+
+async def page(
+    conn: Executor, wanted: ShipmentFilter, now: datetime, stale_after: timedelta, limit: int
+) -> list[Shipment]:
+    """Shipments newest first (by id), at most `limit`, as narrowed."""
+    where: list[str] = []
+    args: list[object] = []
+
+    def param(value: object) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    for column, value in (
+        ("account_id", wanted.account_id),
+        ("status", None if wanted.status is None else wanted.status.value),
+        ("carrier", wanted.carrier),
+        ("reference", wanted.reference),
+        ("tracking_number", wanted.tracking_number),
+    ):
+        if value is not None:
+            where.append(f"s.{column} = {param(value)}")
+    if wanted.updated_after is not None:
+        where.append(f"s.updated_at > {param(wanted.updated_after)}")
+    # These restate domain.promise.is_late / is_at_risk / is_stale in SQL, with the
+    # same `now`; tests/integration check that the two agree.
+    if wanted.late is not None:
+        t, n = param(_TERMINAL), param(now)
+        clause = (
+            f"(s.late or (s.delivered_at is not null and s.delivered_at > s.promised_by)"
+            f" or (s.delivered_at is null and s.status <> all({t}) and {n} > s.promised_by))"
+        )
+        where.append(clause if wanted.late else f"not {clause}")
+    if wanted.at_risk is not None:
+        t, n = param(_TERMINAL), param(now)
+        clause = (
+            f"(s.status <> all({t}) and s.estimated_delivery is not null"
+            f" and {n} <= s.promised_by and s.estimated_delivery > s.promised_by)"
+        )
+        where.append(clause if wanted.at_risk else f"not {clause}")
+    if wanted.stale is not None:
+        t, since = param(_TERMINAL), param(now - stale_after)
+        clause = f"(s.status <> all({t}) and coalesce(s.last_event_at, s.created_at) < {since})"
+        where.append(clause if wanted.stale else f"not {clause}")
+    if wanted.before_id is not None:
+        where.append(f"s.id < {param(wanted.before_id)}")
+    sql = SELECT_SHIPMENT
+    if where:
+        sql += "where " + " and ".join(where)
+    sql += f" order by s.id desc limit {param(limit)}"
+    return [shipment_from_row(r) for r in await conn.fetch(sql, *args)]

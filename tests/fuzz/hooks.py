@@ -1,16 +1,31 @@
 """Schemathesis hooks: the rules of ontime's requests that JSON Schema cannot state.
 
-A JSON Schema describes each field alone; these rules tie fields together. Each is
-documented in the field's description and enforced with a 400 naming the field, so
-generated requests that break one are not "schema-valid requests" the server must
-accept: the hooks keep them out of the positive cases."""
+A JSON Schema describes each field alone; these rules tie fields together or to the
+data already stored. Each is documented (the field's description, docs/api.md) and
+enforced with a 4xx naming the field, so a generated request that breaks one is not a
+"schema-valid request" the server must accept. The hooks put such requests right
+while leaving every other part as generated (a negative case keeps its fault):
+
+- a promise's window is ordered: `promised_from`, when given, is not after `promised_by`;
+- an Idempotency-Key is fresh: the same key with another body is a 422 (as the IETF
+  draft on the header asks), so each generated request gets a key of its own;
+- a shipment is created in an account that exists: an admin must name one, and
+  `ONTIME_FUZZ_ACCOUNT_ID` is the one the fuzzed deployment has.
+
+`make test` (tests/fuzz/test_openapi.py) applies them to its cases itself, and hands
+them to the schemathesis CLI for the stateful phase (SCHEMATHESIS_HOOKS)."""
 
 from __future__ import annotations
 
+import os
+import re
+import uuid
 from datetime import datetime
 from typing import Any
 
 import schemathesis
+
+_KEY = re.compile(r"^[^\x00]{1,200}$")
 
 
 def _instant(value: Any) -> datetime | None:
@@ -30,8 +45,32 @@ def window_is_ordered(body: Any) -> bool:
     return start is None or end is None or start <= end
 
 
-@schemathesis.hook("filter_body").apply_to(
-    method=["POST", "PUT"], path_regex=r"^/v1/shipments(/\{shipment_id\}/promise)?$"
-)
-def promise_windows_are_ordered(ctx: schemathesis.HookContext, body: Any) -> bool:
-    return window_is_ordered(body)
+def put_right_body(body: Any, *, creating_a_shipment: bool) -> None:
+    """Order a promise's window, and name the deployment's account when creating a shipment."""
+    if not isinstance(body, dict):
+        return
+    if not window_is_ordered(body):
+        body["promised_from"] = body["promised_by"]
+    account_id = os.environ.get("ONTIME_FUZZ_ACCOUNT_ID")
+    if creating_a_shipment and account_id and (body.get("account_id") is None or isinstance(body["account_id"], str)):
+        body["account_id"] = account_id
+
+
+def put_right_headers(headers: dict[str, Any] | None) -> None:
+    """A fresh Idempotency-Key for each request that sends a valid one."""
+    if headers and isinstance(headers.get("Idempotency-Key"), str) and _KEY.match(headers["Idempotency-Key"]):
+        headers["Idempotency-Key"] = uuid.uuid4().hex
+
+
+@schemathesis.hook
+def map_body(ctx: schemathesis.HookContext, body: Any) -> Any:
+    operation = ctx.operation
+    creating = operation is not None and operation.method.upper() == "POST" and operation.path == "/v1/shipments"
+    put_right_body(body, creating_a_shipment=creating)
+    return body
+
+
+@schemathesis.hook
+def map_headers(ctx: schemathesis.HookContext, headers: dict[str, Any] | None) -> dict[str, Any] | None:
+    put_right_headers(headers)
+    return headers

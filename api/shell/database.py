@@ -145,6 +145,40 @@ class _BoundedPool(asyncpg.Pool):
     def acquire(self, *, timeout: float | None = None) -> _Acquire:  # type: ignore[override]  # not a PoolAcquireContext, but awaited and entered as one, which is all asyncpg and ontime do with it
         return _Acquire(super().acquire(timeout=ACQUIRE_TIMEOUT if timeout is None else timeout))
 
+    # Reads on the pool itself (key lookups, lists, reports) run again once on a
+    # new connection when the one lent turns out dead: a read is safe to repeat,
+    # and every idle connection is replaced first, as they likely died together.
+    # (record_class is never passed by ontime, hence the narrower signatures.)
+    async def fetch(self, query: str, *args: object, timeout: float | None = None) -> list[asyncpg.Record]:  # type: ignore[override]  # no record_class
+        try:
+            return await super().fetch(query, *args, timeout=timeout)
+        except CONNECTION_LOST:
+            await self.expire_connections()
+            return await super().fetch(query, *args, timeout=timeout)
+
+    async def fetchrow(self, query: str, *args: object, timeout: float | None = None) -> asyncpg.Record | None:  # type: ignore[override]  # no record_class
+        try:
+            row: asyncpg.Record | None = await super().fetchrow(query, *args, timeout=timeout)
+        except CONNECTION_LOST:
+            await self.expire_connections()
+            row = await super().fetchrow(query, *args, timeout=timeout)
+        return row
+
+    async def fetchval(self, query: str, *args: object, column: int = 0, timeout: float | None = None) -> Any:
+        try:
+            return await super().fetchval(query, *args, column=column, timeout=timeout)
+        except CONNECTION_LOST:
+            await self.expire_connections()
+            return await super().fetchval(query, *args, column=column, timeout=timeout)
+
+    async def execute(self, query: str, *args: object, timeout: float | None = None) -> str:
+        """A write is not run again (it may have landed); the next use gets a live connection."""
+        try:
+            return await super().execute(query, *args, timeout=timeout)
+        except CONNECTION_LOST:
+            await self.expire_connections()
+            raise
+
     async def release(
         self, connection: asyncpg.pool.PoolConnectionProxy[asyncpg.Record], *, timeout: float | None = None
     ) -> None:
@@ -235,6 +269,9 @@ async def transaction(pool: Pool) -> AsyncIterator[Connection]:
             await pool.release(conn)
             if attempt == 2:
                 raise DatabaseUnavailable(f"the database connection was lost: {exc!r}") from exc
+            # one dead, likely all (a restart, a failover): the pool replaces
+            # every idle connection before lending it, so the retry gets a live one
+            await pool.expire_connections()
         except BaseException:  # cancelled at BEGIN, say: the connection goes back all the same
             await pool.release(conn)
             raise

@@ -33,6 +33,29 @@ async def test_a_transaction_on_a_connection_killed_while_idle_runs_on_a_new_one
         await admin.close()
 
 
+async def test_with_the_database_up_requests_after_every_connection_was_killed_succeed(api: Api, database_url: str):
+    """A restart or failover kills every pooled connection at once: the database is
+    back, so a read or a write must not be a 503 just because the pool held the dead."""
+    _, customer = await api.customer()
+    shipment = (await customer.post("/v1/shipments", json=shipment_body())).json()
+    url = f"/v1/shipments/{shipment['id']}"
+    admin = await asyncpg.connect(database_url)
+    try:
+        for round_ in range(3):
+            # several connections in the pool, all idle, all killed
+            await asyncio.gather(*(customer.get(url) for _ in range(8)))
+            assert await admin.fetchval(KILL_OTHERS) >= 2
+            read = await customer.get(url)
+            write = await customer.post(
+                f"{url}/events",
+                json={"status": "in_transit", "occurred_at": "2029-12-01T10:00:00Z", "event_id": f"e{round_}"},
+            )
+            assert read.status_code == 200, read.text
+            assert write.status_code == 201, write.text
+    finally:
+        await admin.close()
+
+
 async def test_requests_after_the_database_drops_every_connection_are_answered_never_with_a_500(
     api: Api, database_url: str
 ):

@@ -278,7 +278,7 @@ async def transaction(pool: Pool) -> AsyncIterator[Connection]:
     try:
         yield conn
     except BaseException as exc:
-        if not conn.is_closed():
+        if _is_live(conn):
             # a connection lost now changes nothing: the transaction is gone either way
             with contextlib.suppress(*CONNECTION_LOST):
                 await transaction.rollback()
@@ -292,6 +292,15 @@ async def transaction(pool: Pool) -> AsyncIterator[Connection]:
             raise DatabaseUnavailable(f"the database connection was lost at commit: {exc!r}") from exc
     finally:
         await pool.release(conn)
+
+
+def _is_live(conn: Connection) -> bool:
+    """Whether the connection is still open. One that died has been handed back
+    to the pool by asyncpg already, and then refuses even to say so."""
+    try:
+        return not conn.is_closed()
+    except asyncpg.InterfaceError:
+        return False
 
 
 def pool_of(app: Litestar) -> Pool:

@@ -27,7 +27,7 @@ from api.app import create_app
 from api.shell.settings import Settings
 from tests.conftest import execute_on, with_database
 from tests.e2e.conftest import ADMIN_SECRET, ROOT, Server, ontime_environment
-from tests.fuzz.hooks import put_right_body, put_right_headers
+from tests.fuzz.hooks import put_right
 
 ROLES = ("customer", "carrier", "support", "admin")
 # examples per operation and role in `make test`; `make fuzz` runs thousands
@@ -110,15 +110,13 @@ def deployment(server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 
 def realistic(case: schemathesis.Case, role: str, deployment: Deployment) -> None:
-    """The rules JSON Schema cannot state (tests/fuzz/hooks.py), applied to the cases
-    meant to be valid; a negative case keeps its fault."""
-    if case.meta is not None and case.meta.generation.mode != GenerationMode.POSITIVE:
-        return
-    put_right_headers(case.headers)
+    """The rules JSON Schema cannot state (tests/fuzz/hooks.py), on the cases meant
+    to be valid; an admin creating a shipment names the deployment's account."""
+    positive = case.meta is None or case.meta.generation.mode == GenerationMode.POSITIVE
     creating = case.method == "POST" and case.path == "/v1/shipments"
-    if creating and role == "admin" and isinstance(case.body, dict):
+    if positive and creating and role == "admin" and isinstance(case.body, dict):
         case.body["account_id"] = deployment.account_id
-    put_right_body(case.body, creating_a_shipment=False)
+    put_right(case)
 
 
 def the_document() -> dict[str, Any]:

@@ -13,7 +13,7 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody
 from msgspec import Meta
 
-from api.shell import database, keys
+from api.shell import database, keys, phones
 from api.shell.auth import Role, allow
 from api.shell.body import JsonBody
 from api.shell.errors import FieldError, invalid, named_not_found, not_found, problems
@@ -41,9 +41,21 @@ TimeZone = Annotated[
 ]
 
 
+Country = Annotated[
+    str,
+    Meta(
+        pattern=r"^[A-Z]{2}$",
+        description="ISO 3166-1 alpha-2, such as ES: recipients' phone numbers in national form are read as this "
+        "country's (none: only numbers in international form, + or 00, are read)",
+        extra_json_schema={"extra": {"enum": phones.COUNTRIES}},  # Litestar reads "extra"
+    ),
+]
+
+
 class CreateAccount(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     name: Annotated[str, Meta(min_length=1, max_length=200, pattern=NO_NUL)]
     timezone: TimeZone = "UTC"
+    country: Country | None = None
 
 
 class AccountOut(msgspec.Struct, kw_only=True):
@@ -51,6 +63,7 @@ class AccountOut(msgspec.Struct, kw_only=True):
     name: str
     timezone: str
     created_at: datetime
+    country: str | None = None
 
 
 class NewKey(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, tag_field="role"):
@@ -138,8 +151,10 @@ class AdminController(Controller):
                     )
                 ]
             )
+        if command.country is not None and command.country not in phones.COUNTRIES:
+            raise invalid([FieldError("$.country", f"unknown country {command.country!r} (ISO 3166-1 alpha-2)")])
         async with database.transaction(pool) as conn:
-            row = await keys.create_account(conn, command.name, command.timezone)
+            row = await keys.create_account(conn, command.name, command.timezone, command.country)
         return AccountOut(**row)
 
     @post(

@@ -6,6 +6,7 @@ import hashlib
 import secrets
 
 import asyncpg
+import msgspec
 
 from api.shell.database import Connection, Executor
 from api.shell.ids import new_id
@@ -43,11 +44,12 @@ returning id, secret_hash
 ANY_ADMIN = "select exists(select 1 from api_keys where role = 'admin' and revoked_at is null)"
 
 INSERT_ACCOUNT = """
-insert into accounts (id, name, timezone) values ($1, $2, $3)
-returning id, name, timezone, created_at
+insert into accounts (id, name, timezone, country) values ($1, $2, $3, $4)
+returning id, name, timezone, country, created_at
 """
 
 ACCOUNT_EXISTS = "select exists(select 1 from accounts where id = $1)"
+ACCOUNT_COUNTRY = "select country from accounts where id = $1"
 
 # Revocations are announced on this channel so that every process drops the
 # key from its cache; the payload is the secret hash in hex.
@@ -98,11 +100,22 @@ async def ensure_admin_key(conn: Connection, bootstrap_secret: str | None) -> st
         return secret
 
 
-async def create_account(conn: Connection, name: str, timezone: str) -> asyncpg.Record:
-    row = await conn.fetchrow(INSERT_ACCOUNT, new_id("acc"), name, timezone)
+async def create_account(conn: Connection, name: str, timezone: str, country: str | None = None) -> asyncpg.Record:
+    row = await conn.fetchrow(INSERT_ACCOUNT, new_id("acc"), name, timezone, country)
     assert row is not None  # INSERT ... RETURNING without ON CONFLICT returns the row or raises
     return row
 
 
 async def account_exists(conn: Executor, account_id: str) -> bool:
     return bool(await conn.fetchval(ACCOUNT_EXISTS, account_id))
+
+
+class Account(msgspec.Struct, frozen=True):
+    """What a shipment's create needs of its account."""
+
+    country: str | None
+
+
+async def find_account(conn: Executor, account_id: str) -> Account | None:
+    row = await conn.fetchrow(ACCOUNT_COUNTRY, account_id)
+    return None if row is None else Account(country=row["country"])

@@ -10,7 +10,7 @@ import msgspec
 
 from api import wire
 from api.changes import log as change_log
-from api.shell import database, keys
+from api.shell import database, keys, phones
 from api.shell.auth import Principal
 from api.shell.clock import utcnow
 from api.shell.errors import FieldError, Problem, invalid, named_not_found, not_found
@@ -64,11 +64,13 @@ async def create_shipment(
                     )
                 body = seen["body"]
                 return seen["status"], body, msgspec.json.decode(body)["id"]
-        if not await keys.account_exists(conn, account_id):
+        account = await keys.find_account(conn, account_id)
+        if account is None:
             raise named_not_found("$.account_id", "account")
         now = utcnow()
         shipment = Shipment.create(command, shipment_id=new_id("shp"), account_id=account_id, now=now)
-        if not await store.insert(conn, shipment):
+        phone = None if shipment.recipient is None else phones.e164(shipment.recipient.phone, account.country)
+        if not await store.insert(conn, shipment, phone):
             # unique per account: another account's shipments are never mentioned
             raise Problem(
                 409,

@@ -44,8 +44,8 @@ GET_MANY = SELECT_SHIPMENT + "where s.id = any($1::text[])"
 INSERT = """
 insert into shipments (id, account_id, carrier, tracking_number, reference, service_level,
                        promised_by, promised_from, origin, destination, recipient, metadata,
-                       created_at, updated_at)
-values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)
+                       created_at, updated_at, recipient_phone_e164)
+values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14)
 on conflict (account_id, carrier, tracking_number) do nothing
 """
 
@@ -200,8 +200,9 @@ def _json(value: msgspec.Struct | None) -> dict[str, Any] | None:
     return None if value is None else msgspec.to_builtins(value)
 
 
-async def insert(conn: Connection, shipment: Shipment) -> bool:
-    """Insert a new shipment; False when its carrier and tracking number are taken."""
+async def insert(conn: Connection, shipment: Shipment, recipient_phone_e164: str | None) -> bool:
+    """Insert a new shipment (with its recipient's phone in E.164, for the support
+    lookup); False when its carrier and tracking number are taken."""
     status = await conn.execute(
         INSERT,
         shipment.id,
@@ -217,6 +218,7 @@ async def insert(conn: Connection, shipment: Shipment) -> bool:
         _json(shipment.recipient),
         shipment.metadata,
         shipment.created_at,
+        recipient_phone_e164,
     )
     return status == "INSERT 0 1"
 

@@ -34,6 +34,7 @@ from api.shell.openapi import ClosedStructSchemaPlugin, allowed_methods
 from api.shell.settings import Settings
 from api.shell.tasks import cancel_and_wait
 from api.shipments.routes import EventBatchController, ShipmentController
+from api.support.routes import SupportController
 
 
 def create_app(
@@ -125,6 +126,7 @@ def create_app(
             ChangeController,
             ReportController,
             AdminController,
+            SupportController,
             live,
             healthz,
             readyz,

@@ -29,7 +29,8 @@ Query = Annotated[
         description=(
             "what to look for: a tracking number (spaces and case ignored), a reference, a recipient's email "
             "(case ignored), phone (any form: read in E.164) or name (accents and case ignored, similar names "
-            f"match, from {service.NAME_MIN_LENGTH} characters on); 1 to {MAX_QUERY} characters once trimmed "
+            f"match; a query of {service.NAME_MIN_LENGTH} characters or more with no digit and no @); 1 to "
+            f"{MAX_QUERY} characters once trimmed "
             "of blanks, at most 1000 as sent"
         ),
     ),

@@ -43,6 +43,12 @@ class SearchAnswer(msgspec.Struct, kw_only=True):
     items: list[SearchHit]
 
 
+def looks_like_a_name(query: str) -> bool:
+    """A name has a few characters, no digit and no @: a tracking number, reference,
+    email or phone is not also looked for among names (the costliest way)."""
+    return len(query) >= NAME_MIN_LENGTH and "@" not in query and not any(c.isdigit() for c in query)
+
+
 def lookup_for(query: str, countries: list[str], limit: int) -> store.Lookup:
     """Every way this query may name a shipment."""
     tracking_number = normalize_tracking_number(query)
@@ -51,7 +57,7 @@ def lookup_for(query: str, countries: list[str], limit: int) -> store.Lookup:
         reference=query,
         email=query if "@" in query else None,
         phones=phones.readings(query, countries),
-        name=query if len(query) >= NAME_MIN_LENGTH else None,
+        name=query if looks_like_a_name(query) else None,
         limit=limit,
     )
 

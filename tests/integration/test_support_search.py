@@ -277,3 +277,13 @@ async def test_the_migration_fills_the_phones_written_in_international_form(empt
     finally:
         await conn.close()
     assert [row["recipient_phone_e164"] for row in rows] == ["+34600123456", "+34600123456", None, None, None]
+
+
+async def test_a_query_with_a_digit_or_an_at_is_not_looked_for_among_names(api: Api):
+    _, acme = await account_in(api, "Acme", "ES")
+    await ship(acme, recipient={"name": "Order Martin"})
+    await ship(acme, recipient={"name": "Martin Example"})
+    support = await api.role("support")
+    assert await search(support, "order 1") == []
+    assert await search(support, "martin@example") == []
+    assert [item["matched"] for item in await search(support, "order martin")] == ["name"]

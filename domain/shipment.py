@@ -149,7 +149,11 @@ class Place(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaul
 
 class Recipient(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
     name: ShortText | None = None
-    email: Annotated[str, Meta(max_length=254, pattern=r"^[^@\s\x00]+@[^@\s\x00]+$")] | None = None
+    # no @, blank or NUL on either side; blanks spelt out, since \s differs between
+    # Python's and JavaScript's regular expressions (the document is read by both)
+    email: (
+        Annotated[str, Meta(max_length=254, pattern=r"^[^@ \t\n\r\x0b\x0c\x00]+@[^@ \t\n\r\x0b\x0c\x00]+$")] | None
+    ) = None
     phone: Annotated[str, Meta(max_length=32, pattern=r"^[0-9+() .-]+$")] | None = None
 
 

@@ -31,6 +31,7 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
     role: Role
     account_id: str | None
     carrier: str | None
+    name: str | None = None
 
     @property
     def account_scope(self) -> str | None:
@@ -90,7 +91,9 @@ class KeyCache:
         if row is None or row["revoked"]:
             self._entries.pop(digest, None)
             return None
-        principal = Principal(key_id=row["id"], role=row["role"], account_id=row["account_id"], carrier=row["carrier"])
+        principal = Principal(
+            key_id=row["id"], role=row["role"], account_id=row["account_id"], carrier=row["carrier"], name=row["name"]
+        )
         if self._trusted and generation == self._generation:
             self._entries[digest] = (principal, self._clock() + self._ttl)
         return principal

@@ -21,7 +21,7 @@ def secret_hash(secret: str) -> bytes:
 
 
 FIND_BY_HASH = """
-select id, role, account_id, carrier, revoked_at is not null as revoked
+select id, role, account_id, carrier, name, revoked_at is not null as revoked
 from api_keys where secret_hash = $1
 """
 

@@ -12,11 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import asyncpg
 import msgspec
 from litestar.connection import ASGIConnection
 
 from api.shell.auth import Principal
-from api.shell.database import Executor
+from api.shell.database import DatabaseUnavailable, Executor
 
 MAX_USER_AGENT = 500
 
@@ -81,7 +82,8 @@ async def record(
 ) -> None:
     """One audit row: an access to one account (or to none in particular, such as
     an admin listing accounts) and the shipments it read or wrote."""
-    await conn.execute(
+    await _write(
+        conn,
         INSERT_ONE,
         who.key_id,
         who.key_name,
@@ -105,7 +107,8 @@ async def record_by_account(
         await record(conn, who, query=query)
         return
     accounts = list(touched)
-    await conn.execute(
+    await _write(
+        conn,
         INSERT,
         who.key_id,
         who.key_name,
@@ -117,3 +120,13 @@ async def record_by_account(
         [" ".join(touched[account]) for account in accounts],
         query,
     )
+
+
+async def _write(conn: Executor, statement: str, *args: object) -> None:
+    """The insert; a refusal (a full disk, a trigger, a constraint) is the
+    request's 503, so the caller's transaction rolls back and nothing is answered
+    unrecorded, as when the database is away."""
+    try:
+        await conn.execute(statement, *args)
+    except asyncpg.PostgresError as exc:
+        raise DatabaseUnavailable(f"the audit log could not be written: {exc!r}") from exc

@@ -367,14 +367,6 @@ async def revisions(conn: Executor, shipment_id: str) -> list[PromiseRevision]:
     return [revision_from_row(r) for r in await conn.fetch(REVISIONS, shipment_id)]
 
 
-AUDIT_READ = "insert into audit_log (key_id, action, account_id, shipment_id) values ($1, $2, $3, $4)"
-
-
-async def audit_read(conn: Executor, key_id: str, action: str, shipment: Shipment) -> None:
-    """A support key read another account's shipment: the audit log keeps who, what and when."""
-    await conn.execute(AUDIT_READ, key_id, action, shipment.account_id, shipment.id)
-
-
 class ShipmentFilter(msgspec.Struct, kw_only=True, frozen=True):
     """What a list of shipments is narrowed to; None: not narrowed by it."""
 

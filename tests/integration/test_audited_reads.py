@@ -1,0 +1,86 @@
+"""Reads by a key from outside the shipment's account (support, admin) are
+audited in the transaction that answers them; a customer's own reads are not."""
+
+from __future__ import annotations
+
+import asyncpg
+import pytest
+
+from tests.integration.conftest import Api, shipment_body
+
+READS = ["/v1/shipments/{id}", "/v1/shipments/{id}/events", "/v1/shipments/{id}/promise"]
+
+
+@pytest.mark.parametrize("role", ["support", "admin"])
+@pytest.mark.parametrize("path", READS)
+async def test_a_read_from_outside_the_account_writes_one_row_naming_who_what_and_from_where(
+    api: Api, db: asyncpg.Connection, role: str, path: str
+):
+    _, customer = await api.customer()
+    shipment = (await customer.post("/v1/shipments", json=shipment_body())).json()
+    staff = api.admin if role == "admin" else await api.role(role)
+    before = await db.fetchval("select coalesce(max(id), 0) from audit_log")
+    url = path.format(id=shipment["id"])
+    r = await staff.get(url, headers={"User-Agent": "desk/1"})
+    assert r.status_code == 200, r.text
+    rows = await db.fetch(
+        "select role, action, account_id, shipment_id, shipment_ids, user_agent, client_addr"
+        " from audit_log where id > $1",
+        before,
+    )
+    assert [dict(row) for row in rows] == [
+        {
+            "role": role,
+            "action": f"GET {url}",
+            "account_id": shipment["account_id"],
+            "shipment_id": shipment["id"],
+            "shipment_ids": [shipment["id"]],
+            "user_agent": "desk/1",
+            "client_addr": "127.0.0.1",
+        }
+    ]
+
+
+@pytest.mark.parametrize("path", [*READS, "/v1/shipments"])
+async def test_a_customer_reading_its_own_shipments_writes_no_audit_row(api: Api, db: asyncpg.Connection, path: str):
+    _, customer = await api.customer()
+    shipment = (await customer.post("/v1/shipments", json=shipment_body())).json()
+    before = await db.fetchval("select count(*) from audit_log")
+    assert (await customer.get(path.format(id=shipment["id"]))).status_code == 200
+    assert await db.fetchval("select count(*) from audit_log") == before
+
+
+async def test_a_list_by_support_writes_one_row_per_account_with_the_ids_it_answered(api: Api, db: asyncpg.Connection):
+    acme_id, acme = await api.customer("Acme")
+    globex_id, globex = await api.customer("Globex")
+    a1 = (await acme.post("/v1/shipments", json=shipment_body())).json()["id"]
+    a2 = (await acme.post("/v1/shipments", json=shipment_body())).json()["id"]
+    g1 = (await globex.post("/v1/shipments", json=shipment_body())).json()["id"]
+    support = await api.role("support")
+    before = await db.fetchval("select coalesce(max(id), 0) from audit_log")
+    r = await support.get("/v1/shipments", params={"limit": 10})
+    assert r.status_code == 200
+    rows = await db.fetch(
+        "select account_id, shipment_ids, query from audit_log where id > $1 order by account_id", before
+    )
+    assert sorted((row["account_id"], sorted(row["shipment_ids"]), row["query"]) for row in rows) == sorted(
+        [(acme_id, sorted([a1, a2]), "limit=10"), (globex_id, [g1], "limit=10")]
+    )
+
+
+async def test_a_read_whose_audit_row_cannot_be_written_fails_and_answers_nothing(api: Api, db: asyncpg.Connection):
+    _, customer = await api.customer()
+    shipment = (await customer.post("/v1/shipments", json=shipment_body())).json()
+    support = await api.role("support")
+    await db.execute(
+        """
+        create function refuse_audit() returns trigger language plpgsql as $$
+        begin raise exception 'audit refused for the test'; end $$;
+        create trigger refuse_audit before insert on audit_log for each row execute function refuse_audit();
+        """
+    )
+    for url in ["/v1/shipments/{id}", "/v1/shipments/{id}/events", "/v1/shipments", "/v1/shipments/{id}/promise"]:
+        r = await support.get(url.format(id=shipment["id"]))
+        assert r.status_code == 503, r.text
+        assert "Ana Ruiz" not in r.text and shipment["id"] not in r.text
+    assert await db.fetchval("select count(*) from audit_log") == 0

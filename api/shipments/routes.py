@@ -19,10 +19,10 @@ from litestar.typing import FieldDefinition
 from msgspec import Meta
 
 from api import wire
+from api.shell import audit
 from api.shell.auth import READERS, Principal, allow
 from api.shell.body import JsonBody
 from api.shell.clock import utcnow
-from api.shell import audit
 from api.shell.database import Executor, Pool, transaction
 from api.shell.errors import FieldError, Problem, decode, invalid, not_found, problems
 from api.shell.health import EVENTS

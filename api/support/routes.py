@@ -8,6 +8,7 @@ from litestar import Controller, Request, get
 from litestar.di import NamedDependency
 from litestar.params import QueryParameter
 
+from api.shell import audit
 from api.shell.auth import Principal, allow
 from api.shell.database import Pool
 from api.shell.errors import problems
@@ -59,4 +60,4 @@ class SupportController(Controller):
         q: Query,
         limit: Annotated[int, QueryParameter(ge=1, le=50, description="at most this many hits")] = 20,
     ) -> service.SearchAnswer:
-        return await service.search(pool, caller, f"{request.method} {request.url.path}", q, limit)
+        return await service.search(pool, audit.access(request, caller), q, limit)

@@ -3,8 +3,6 @@ query names, and one writes the audit row."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import asyncpg
 import msgspec
 
@@ -90,13 +88,3 @@ COUNTRIES = "select distinct country from accounts where country is not null ord
 async def countries(conn: Connection) -> list[str]:
     """The accounts' countries: a phone number in national form may be any of theirs."""
     return [row["country"] for row in await conn.fetch(COUNTRIES)]
-
-
-AUDIT_SEARCH = """
-insert into audit_log (key_id, action, query, shipment_ids) values ($1, $2, $3, $4)
-"""
-
-
-async def audit_search(conn: Connection, key_id: str, action: str, query: str, shipment_ids: Sequence[str]) -> None:
-    """A search across accounts: who asked what, and which shipments it answered."""
-    await conn.execute(AUDIT_SEARCH, key_id, action, query, list(shipment_ids))

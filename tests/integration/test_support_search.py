@@ -222,8 +222,20 @@ async def test_each_search_writes_an_audit_row_with_the_query_and_the_ids_answer
     rows = await db.fetch("select key_id, action, query, shipment_ids from audit_log order by id")
     assert [tuple(row) for row in rows] == [
         (support_key["id"], "GET /v1/support/search", "AUDIT-1", [second["id"], first["id"]]),
-        (support_key["id"], "GET /v1/support/search", "nothing-like-it", []),
+        (support_key["id"], "GET /v1/support/search", "nothing-like-it", None),
     ]
+
+
+async def test_a_search_answering_two_accounts_writes_each_its_own_row(api: Api, db: asyncpg.Connection):
+    acme_id, acme = await account_in(api, "Acme", "ES")
+    globex_id, globex = await account_in(api, "Globex", "ES")
+    at_acme = await ship(acme, reference="SHARED-REF")
+    at_globex = await ship(globex, reference="SHARED-REF")
+    await search(await api.role("support"), "SHARED-REF")
+    rows = await db.fetch("select account_id, shipment_ids, query from audit_log order by account_id")
+    assert sorted(tuple(row) for row in rows) == sorted(
+        [(acme_id, [at_acme["id"]], "SHARED-REF"), (globex_id, [at_globex["id"]], "SHARED-REF")]
+    )
 
 
 async def test_a_refused_search_writes_no_audit_row(api: Api, db: asyncpg.Connection):

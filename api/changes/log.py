@@ -26,9 +26,9 @@ APPEND = "select append_changes($1::text[], $2::text[], $3::text[], $4::bytea[])
 CHANNEL = "ontime_changes"
 
 AFTER_IN_ACCOUNT = """
-select seq, body from changes where account_id = $1 and seq > $2 order by seq limit $3
+select seq, body, account_id, shipment_id from changes where account_id = $1 and seq > $2 order by seq limit $3
 """
-AFTER = "select seq, body from changes where seq > $1 order by seq limit $2"
+AFTER = "select seq, body, account_id, shipment_id from changes where seq > $1 order by seq limit $2"
 
 
 class NewChange(NamedTuple):
@@ -47,12 +47,19 @@ async def append(conn: Connection, changes: Sequence[NewChange]) -> list[int]:
     return [r["seq"] for r in rows]
 
 
-async def after(conn: Executor, account_id: str | None, seq: int, limit: int) -> list[tuple[int, bytes]]:
+class Stored(NamedTuple):
+    seq: int
+    body: bytes
+    account_id: str
+    shipment_id: str
+
+
+async def after(conn: Executor, account_id: str | None, seq: int, limit: int) -> list[Stored]:
     if account_id is None:
         rows = await conn.fetch(AFTER, seq, limit)
     else:
         rows = await conn.fetch(AFTER_IN_ACCOUNT, account_id, seq, limit)
-    return [(r["seq"], r["body"]) for r in rows]
+    return [Stored(r["seq"], r["body"], r["account_id"], r["shipment_id"]) for r in rows]
 
 
 def with_seq(seq: int, body: bytes) -> bytes:

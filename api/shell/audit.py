@@ -98,6 +98,19 @@ async def record(
     )
 
 
+def by_account(answered: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    """(account id, shipment id) pairs, in the order answered, grouped by account."""
+    touched: dict[str, list[str]] = {}
+    for account_id, shipment_id in answered:
+        touched.setdefault(account_id, []).append(shipment_id)
+    return touched
+
+
+def query_of(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
+    """The request's query string as sent, for the audit row's `query`."""
+    return connection.scope.get("query_string", b"").decode("latin-1") or None
+
+
 async def record_by_account(
     conn: Executor, who: Access, touched: Mapping[str, Iterable[str]], *, query: str | None = None
 ) -> None:

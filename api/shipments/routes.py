@@ -267,11 +267,9 @@ class ShipmentController(Controller):
             async with transaction(pool) as conn:
                 shipments = await store.page(conn, wanted, now, wire.STALE_AFTER, limit + 1)
                 more, shipments = len(shipments) > limit, shipments[:limit]
-                touched: dict[str, list[str]] = {}
-                for s in shipments:
-                    touched.setdefault(s.account_id, []).append(s.id)
+                touched = audit.by_account((s.account_id, s.id) for s in shipments)
                 await audit.record_by_account(
-                    conn, audit.access(request, caller), touched, query=str(request.url.query) or None
+                    conn, audit.access(request, caller), touched, query=audit.query_of(request)
                 )
         with_recipient = include == "recipient"
         return ShipmentPage(

@@ -79,8 +79,55 @@ async def test_a_read_whose_audit_row_cannot_be_written_fails_and_answers_nothin
         create trigger refuse_audit before insert on audit_log for each row execute function refuse_audit();
         """
     )
-    for url in ["/v1/shipments/{id}", "/v1/shipments/{id}/events", "/v1/shipments", "/v1/shipments/{id}/promise"]:
+    urls = [*READS, "/v1/shipments", "/v1/late-deliveries", "/v1/changes", "/v1/reports/on-time?month=2030-01"]
+    for url in urls:
         r = await support.get(url.format(id=shipment["id"]))
         assert r.status_code == 503, r.text
         assert "Ana Ruiz" not in r.text and shipment["id"] not in r.text
     assert await db.fetchval("select count(*) from audit_log") == 0
+
+
+async def late_delivery(customer) -> dict:
+    """A shipment delivered a day after its promise: one closed lateness record."""
+    shipment = (await customer.post("/v1/shipments", json=shipment_body(promised_by="2026-10-10T12:00:00Z"))).json()
+    r = await customer.post(
+        f"/v1/shipments/{shipment['id']}/events", json={"status": "delivered", "occurred_at": "2026-10-11T12:00:00Z"}
+    )
+    assert r.status_code == 201, r.text
+    return shipment
+
+
+@pytest.mark.parametrize("path", ["/v1/late-deliveries", "/v1/changes"])
+async def test_a_list_from_outside_the_accounts_writes_one_row_per_account_it_answered(
+    api: Api, db: asyncpg.Connection, path: str
+):
+    acme_id, acme = await api.customer("Acme")
+    globex_id, globex = await api.customer("Globex")
+    at_acme, at_globex = await late_delivery(acme), await late_delivery(globex)
+    support = await api.role("support")
+    before = await db.fetchval("select coalesce(max(id), 0) from audit_log")
+    r = await support.get(path, params={"limit": 100})
+    assert r.status_code == 200, r.text
+    rows = await db.fetch("select account_id, shipment_ids, action, query from audit_log where id > $1", before)
+    assert sorted(tuple(row) for row in rows) == sorted(
+        [
+            (acme_id, [at_acme["id"]], f"GET {path}", "limit=100"),
+            (globex_id, [at_globex["id"]], f"GET {path}", "limit=100"),
+        ]
+    )
+    # the customer's own list writes none
+    assert (await acme.get(path)).status_code == 200
+    assert await db.fetchval("select count(*) from audit_log where id > $1", before) == 2
+
+
+async def test_a_report_by_an_admin_writes_one_row_for_the_account_it_asked_about(api: Api, db: asyncpg.Connection):
+    acme_id, acme = await api.customer("Acme")
+    await late_delivery(acme)
+    before = await db.fetchval("select coalesce(max(id), 0) from audit_log")
+    params = {"month": "2026-10", "account_id": acme_id}
+    assert (await api.admin.get("/v1/reports/on-time", params=params)).status_code == 200
+    assert (await acme.get("/v1/reports/on-time", params={"month": "2026-10"})).status_code == 200
+    rows = await db.fetch("select account_id, role, action, query from audit_log where id > $1", before)
+    assert [tuple(row) for row in rows] == [
+        (acme_id, "admin", "GET /v1/reports/on-time", f"month=2026-10&account_id={acme_id}")
+    ]

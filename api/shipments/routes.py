@@ -189,7 +189,7 @@ class ShipmentController(Controller):
         idempotency_key: IdempotencyKey = None,
     ) -> Response[wire.ShipmentOut]:
         status, answer, shipment_id = await service.create_shipment(
-            pool, caller, data, idempotency_key, await request.body()
+            pool, caller, data, idempotency_key, await request.body(), audit.access(request, caller)
         )
         # the answer is stored encoded, so a repeat with the same Idempotency-Key gets the same bytes
         return json_response(answer, status, {"Location": f"/v1/shipments/{shipment_id}"})
@@ -310,12 +310,13 @@ class ShipmentController(Controller):
     )
     async def post_events(
         self,
+        request: Request[Any, Any, Any],
         pool: NamedDependency[Pool],
         caller: NamedDependency[Principal],
         shipment_id: ShipmentId,
         data: JSONBody[list[RecordEvent]],
     ) -> Response[EventsAnswer]:
-        result, shipment = await service.record_events(pool, caller, shipment_id, data)
+        result, shipment = await service.record_events(pool, caller, shipment_id, data, audit.access(request, caller))
         count_events(result)
         answer = EventsAnswer(
             results=result.results,
@@ -338,12 +339,13 @@ class ShipmentController(Controller):
     )
     async def revise_promise(
         self,
+        request: Request[Any, Any, Any],
         pool: NamedDependency[Pool],
         caller: NamedDependency[Principal],
         shipment_id: ShipmentId,
         data: JSONBody[RevisePromise],
     ) -> wire.ShipmentOut:
-        shipment = await service.revise_promise(pool, caller, shipment_id, data)
+        shipment = await service.revise_promise(pool, caller, shipment_id, data, audit.access(request, caller))
         return wire.shipment_out(shipment, utcnow(), with_recipient=True)
 
     @get(
@@ -405,11 +407,12 @@ class EventBatchController(Controller):
     )
     async def post_event_batch(
         self,
+        request: Request[Any, Any, Any],
         pool: NamedDependency[Pool],
         caller: NamedDependency[Principal],
         data: JSONBody[list[RecordCarrierEvent | list[FieldError]]],
     ) -> service.BatchResult:
-        result = await service.record_carrier_events(pool, caller, data)
+        result = await service.record_carrier_events(pool, caller, data, audit.access(request, caller))
         count_events(result)
         return result
 

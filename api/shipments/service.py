@@ -10,7 +10,7 @@ import msgspec
 
 from api import wire
 from api.changes import log as change_log
-from api.shell import database, keys, phones
+from api.shell import audit, database, keys, phones
 from api.shell.auth import Principal
 from api.shell.clock import utcnow
 from api.shell.errors import FieldError, Problem, invalid, named_not_found, not_found
@@ -39,6 +39,7 @@ async def create_shipment(
     command: CreateShipment,
     idempotency_key: str | None,
     request_body: bytes,
+    who: audit.Access,
 ) -> tuple[int, bytes, str | None]:
     """Returns (status, body, shipment id). With an Idempotency-Key, a repeat of
     the same request gets the first answer; the same key with another body is a 422."""
@@ -63,7 +64,10 @@ async def create_shipment(
                         "this Idempotency-Key was used with a different request body; use a new key",
                     )
                 body = seen["body"]
-                return seen["status"], body, msgspec.json.decode(body)["id"]
+                shipment_id = msgspec.json.decode(body)["id"]
+                if audit.crosses(principal, account_id):  # the replay answers the shipment too
+                    await audit.record(conn, who, account_id=account_id, shipment_ids=[shipment_id])
+                return seen["status"], body, shipment_id
         account = await keys.find_account(conn, account_id)
         if account is None:
             raise named_not_found("$.account_id", "account")
@@ -90,6 +94,8 @@ async def create_shipment(
                 body,
             )
         await change_log.append(conn, created)
+        if audit.crosses(principal, account_id):
+            await audit.record(conn, who, account_id=account_id, shipment_ids=[shipment.id])
     return 201, body, shipment.id
 
 
@@ -192,7 +198,7 @@ def _summary(results: dict[int, ItemResult], count: int) -> BatchResult:
 
 
 async def record_events(
-    pool: database.Pool, principal: Principal, shipment_id: str, commands: Sequence[RecordEvent]
+    pool: database.Pool, principal: Principal, shipment_id: str, commands: Sequence[RecordEvent], who: audit.Access
 ) -> tuple[BatchResult, Shipment]:
     """Events for one shipment; the caller has validated every one of them."""
     async with database.transaction(pool) as conn:
@@ -203,6 +209,8 @@ async def record_events(
         results: dict[int, ItemResult] = {}
         items = [(i, TrackingEvent.from_command(c), [shipment_id]) for i, c in enumerate(commands)]
         await _apply(conn, principal, {shipment_id: shipment}, items, results)
+        if audit.crosses(principal, shipment.account_id):
+            await audit.record(conn, who, account_id=shipment.account_id, shipment_ids=[shipment_id])
     return _summary(results, len(commands)), shipment
 
 
@@ -210,6 +218,7 @@ async def record_carrier_events(
     pool: database.Pool,
     principal: Principal,
     items: Sequence[RecordCarrierEvent | list[FieldError]],
+    who: audit.Access,
 ) -> BatchResult:
     """A carrier batch: each item is a command or the errors that made it invalid.
     A rejected item does not stop the others. Each event reaches every shipment
@@ -254,6 +263,11 @@ async def record_carrier_events(
                 continue
             applicable.append((index, TrackingEvent.from_command(command), shipment_ids))
         await _apply(conn, principal, by_id, applicable, results)
+        reached = audit.by_account(
+            (s.account_id, s.id) for s in by_id.values() if audit.crosses(principal, s.account_id)
+        )
+        if reached:
+            await audit.record_by_account(conn, who, reached)
     return _summary(results, len(items))
 
 
@@ -261,7 +275,7 @@ async def record_carrier_events(
 
 
 async def revise_promise(
-    pool: database.Pool, principal: Principal, shipment_id: str, command: RevisePromise
+    pool: database.Pool, principal: Principal, shipment_id: str, command: RevisePromise, who: audit.Access
 ) -> Shipment:
     if principal.role not in ("customer", "admin"):
         raise not_found()
@@ -290,4 +304,6 @@ async def revise_promise(
         appended = change_log.drain_changes(shipment, now)
         await store.save(conn, [shipment], late_before)
         await change_log.append(conn, appended)
+        if audit.crosses(principal, shipment.account_id):
+            await audit.record(conn, who, account_id=shipment.account_id, shipment_ids=[shipment.id])
     return shipment

@@ -131,3 +131,32 @@ async def test_a_report_by_an_admin_writes_one_row_for_the_account_it_asked_abou
     assert [tuple(row) for row in rows] == [
         (acme_id, "admin", "GET /v1/reports/on-time", f"month=2026-10&account_id={acme_id}")
     ]
+
+
+async def test_each_write_by_an_admin_into_an_account_writes_one_row_in_its_transaction(
+    api: Api, db: asyncpg.Connection
+):
+    account_id, customer = await api.customer()
+    before = await db.fetchval("select coalesce(max(id), 0) from audit_log")
+    created = await api.admin.post("/v1/shipments", json=shipment_body(account_id=account_id))
+    assert created.status_code == 201, created.text
+    shipment = created.json()
+    sid = shipment["id"]
+    event = {"status": "in_transit", "occurred_at": "2030-01-02T10:00:00Z"}
+    assert (await api.admin.post(f"/v1/shipments/{sid}/events", json=event)).status_code == 201
+    batch = [{**event, "carrier": "dhl", "tracking_number": shipment["tracking_number"], "status": "out_for_delivery"}]
+    assert (await api.admin.post("/v1/events", json=batch)).status_code == 200
+    promise = {"promised_by": "2030-01-12T18:00:00Z", "reason": "strike"}
+    assert (await api.admin.put(f"/v1/shipments/{sid}/promise", json=promise)).status_code == 200
+    rows = await db.fetch("select action, account_id, shipment_ids from audit_log where id > $1 order by id", before)
+    assert [tuple(row) for row in rows] == [
+        ("POST /v1/shipments", account_id, [sid]),
+        (f"POST /v1/shipments/{sid}/events", account_id, [sid]),
+        ("POST /v1/events", account_id, [sid]),
+        (f"PUT /v1/shipments/{sid}/promise", account_id, [sid]),
+    ]
+    # the customer's own writes write none
+    assert (
+        await customer.post(f"/v1/shipments/{sid}/events", json={**event, "status": "delivered"})
+    ).status_code == 201
+    assert await db.fetchval("select count(*) from audit_log where id > $1", before) == 4

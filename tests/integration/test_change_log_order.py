@@ -29,7 +29,7 @@ import msgspec
 import pytest
 
 from api.changes import log as change_log
-from api.shell import keys
+from api.shell import audit, keys
 from api.shell.auth import Principal
 from api.shell.database import create_pool
 from api.shipments import service as tracking
@@ -39,6 +39,9 @@ READ_AFTER = "select seq from changes where seq > $1 order by seq"
 
 ADMIN = Principal(key_id="key_admin_test", role="admin", account_id=None, carrier=None)
 CARRIER = Principal(key_id="key_carrier_test", role="carrier", account_id=None, carrier="dhl")
+WHO = audit.Access(
+    key_id="key_admin_test", key_name=None, role="admin", client_addr=None, user_agent=None, action="test"
+)
 
 WRITE_SECONDS = 2.0
 STATUSES = ("in_transit", "out_for_delivery", "delivery_attempted", "available_for_pickup", "exception")
@@ -116,7 +119,7 @@ async def create_shipments(pool: asyncpg.Pool, account_id: str, count_: int, pre
             promised_by=T0 + timedelta(days=30),
             account_id=account_id,
         )
-        _, _, shipment_id = await tracking.create_shipment(pool, ADMIN, command, None, b"")
+        _, _, shipment_id = await tracking.create_shipment(pool, ADMIN, command, None, b"", WHO)
         ids.append(shipment_id)
     return ids
 
@@ -134,7 +137,7 @@ async def write_events(pool: asyncpg.Pool, shipment_id: str, until: float, momen
     written = 0
     while time.monotonic() < until:
         commands = [event(moment()) for _ in range(random.randint(1, 3))]
-        result, _ = await tracking.record_events(pool, ADMIN, shipment_id, commands)
+        result, _ = await tracking.record_events(pool, ADMIN, shipment_id, commands, WHO)
         assert result.accepted == len(commands), result
         written += len(commands)
     return written
@@ -150,7 +153,7 @@ async def write_carrier_batches(
             msgspec.convert({"carrier": "dhl", "tracking_number": number, **event_fields(moment())}, RecordCarrierEvent)
             for number in random.sample(list(tracking_numbers), 2)
         ]
-        result = await tracking.record_carrier_events(pool, CARRIER, batch)
+        result = await tracking.record_carrier_events(pool, CARRIER, batch, WHO)
         assert result.accepted == len(batch), result
         written += len(batch)
     return written

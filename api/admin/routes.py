@@ -13,8 +13,8 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody
 from msgspec import Meta
 
-from api.shell import database, keys, phones
-from api.shell.auth import Role, allow
+from api.shell import audit, database, keys, phones
+from api.shell.auth import Principal, Role, allow
 from api.shell.body import JsonBody
 from api.shell.errors import FieldError, invalid, named_not_found, not_found, problems
 from domain.shipment import NO_NUL, Carrier, normalize_carrier
@@ -139,7 +139,13 @@ class AdminController(Controller):
         return_dto=None,
         responses=problems(400, 401, 404, 413, 503),
     )
-    async def create_account(self, pool: NamedDependency[database.Pool], data: JSONBody[CreateAccount]) -> AccountOut:
+    async def create_account(
+        self,
+        request: Request[Any, Any, Any],
+        pool: NamedDependency[database.Pool],
+        caller: NamedDependency[Principal],
+        data: JSONBody[CreateAccount],
+    ) -> AccountOut:
         command = data
         # the reports use PostgreSQL's time zones, so PostgreSQL says which exist
         known = await pool.fetchval("select exists(select 1 from pg_timezone_names where name = $1)", command.timezone)
@@ -155,6 +161,7 @@ class AdminController(Controller):
             raise invalid([FieldError("$.country", f"unknown country {command.country!r} (ISO 3166-1 alpha-2)")])
         async with database.transaction(pool) as conn:
             row = await keys.create_account(conn, command.name, command.timezone, command.country)
+            await audit.record(conn, audit.access(request, caller), account_id=row["id"])
         return AccountOut(**row)
 
     @post(
@@ -165,7 +172,13 @@ class AdminController(Controller):
         return_dto=None,
         responses=problems(400, 401, 404, 413, 503),
     )
-    async def create_key(self, pool: NamedDependency[database.Pool], data: JSONBody[CreateKey]) -> KeyOut:
+    async def create_key(
+        self,
+        request: Request[Any, Any, Any],
+        pool: NamedDependency[database.Pool],
+        caller: NamedDependency[Principal],
+        data: JSONBody[CreateKey],
+    ) -> KeyOut:
         account_id = data.account_id if isinstance(data, NewCustomerKey) else None
         carrier = data.carrier if isinstance(data, NewCarrierKey) else None
         if account_id is not None and not await keys.account_exists(pool, account_id):
@@ -175,6 +188,7 @@ class AdminController(Controller):
             row, secret = await keys.create_key(
                 conn, role, account_id, None if carrier is None else normalize_carrier(carrier), data.name
             )
+            await audit.record(conn, audit.access(request, caller), account_id=account_id, query=f"key {row['id']}")
         return KeyOut(**row, secret=secret)
 
     @delete(
@@ -184,10 +198,18 @@ class AdminController(Controller):
         responses=problems(400, 401, 404, 503),
     )
     async def revoke_key(
-        self, request: Request[Any, Any, Any], pool: NamedDependency[database.Pool], key_id: KeyId
+        self,
+        request: Request[Any, Any, Any],
+        pool: NamedDependency[database.Pool],
+        caller: NamedDependency[Principal],
+        key_id: KeyId,
     ) -> None:
         async with database.transaction(pool) as conn:
-            if not await keys.revoke_key(conn, key_id):
+            revoked = await keys.revoke_key(conn, key_id)
+            if revoked is None:
                 raise not_found("key")
+            await audit.record(
+                conn, audit.access(request, caller), account_id=revoked.account_id, query=f"key {key_id}"
+            )
         # this process need not wait for its own notification
         request.app.state.key_cache.clear()

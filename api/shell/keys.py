@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from typing import NamedTuple
 
 import asyncpg
 import msgspec
@@ -38,7 +39,7 @@ on conflict (secret_hash) do nothing
 
 REVOKE = """
 update api_keys set revoked_at = coalesce(revoked_at, now()) where id = $1
-returning id, secret_hash
+returning id, secret_hash, account_id
 """
 
 ANY_ADMIN = "select exists(select 1 from api_keys where role = 'admin' and revoked_at is null)"
@@ -75,13 +76,18 @@ async def create_key(
     return row, secret
 
 
-async def revoke_key(conn: Connection, key_id: str) -> bool:
-    """Revoke and announce it, in the caller's transaction: the NOTIFY goes out at commit."""
+class Revoked(NamedTuple):
+    account_id: str | None  # the revoked key's account, for the audit row
+
+
+async def revoke_key(conn: Connection, key_id: str) -> Revoked | None:
+    """Revoke and announce it, in the caller's transaction: the NOTIFY goes out at commit.
+    None: no such key."""
     row = await conn.fetchrow(REVOKE, key_id)
     if row is None:
-        return False
+        return None
     await conn.execute("select pg_notify($1, $2)", REVOKED_CHANNEL, row["secret_hash"].hex())
-    return True
+    return Revoked(row["account_id"])
 
 
 async def ensure_admin_key(conn: Connection, bootstrap_secret: str | None) -> str | None:

@@ -219,7 +219,9 @@ async def test_each_search_writes_an_audit_row_with_the_query_and_the_ids_answer
     support = api.as_key(support_key["secret"])
     await search(support, " AUDIT-1 ")
     await search(support, "nothing-like-it")
-    rows = await db.fetch("select key_id, action, query, shipment_ids from audit_log order by id")
+    rows = await db.fetch(
+        "select key_id, action, query, shipment_ids from audit_log where role = 'support' order by id"
+    )
     assert [tuple(row) for row in rows] == [
         (support_key["id"], "GET /v1/support/search", "AUDIT-1", [second["id"], first["id"]]),
         (support_key["id"], "GET /v1/support/search", "nothing-like-it", None),
@@ -232,7 +234,7 @@ async def test_a_search_answering_two_accounts_writes_each_its_own_row(api: Api,
     at_acme = await ship(acme, reference="SHARED-REF")
     at_globex = await ship(globex, reference="SHARED-REF")
     await search(await api.role("support"), "SHARED-REF")
-    rows = await db.fetch("select account_id, shipment_ids, query from audit_log order by account_id")
+    rows = await db.fetch("select account_id, shipment_ids, query from audit_log where role = 'support'")
     assert sorted(tuple(row) for row in rows) == sorted(
         [(acme_id, [at_acme["id"]], "SHARED-REF"), (globex_id, [at_globex["id"]], "SHARED-REF")]
     )
@@ -244,7 +246,7 @@ async def test_a_refused_search_writes_no_audit_row(api: Api, db: asyncpg.Connec
     customer_account, _ = await account_in(api, "Acme", "ES")
     customer = await api.role("customer", account_id=customer_account)
     await customer.get(SEARCH, params={"q": "x"})
-    assert await db.fetchval("select count(*) from audit_log") == 0
+    assert await db.fetchval("select count(*) from audit_log where role <> 'admin'") == 0
 
 
 async def test_an_account_with_an_unknown_country_is_refused(api: Api):

@@ -12,9 +12,9 @@ from litestar.exceptions import WebSocketDisconnect
 
 from api.live import protocol
 from api.live.hub import Hub, Subscriber, TooManySubscriptions, hub_of
-from api.shell import keys
+from api.shell import audit, keys
 from api.shell.auth import KeyCache, Principal, bearer_token
-from api.shell.database import UNREACHABLE, pool_of
+from api.shell.database import UNREACHABLE, Pool, pool_of
 from api.shell.errors import field_error
 
 AUTH_TIMEOUT = 5.0
@@ -51,6 +51,8 @@ async def live(socket: WebSocket[Any, Any, State]) -> None:
     if principal is None or not principal.reads_shipments:
         await socket.close(protocol.UNAUTHORIZED, "unknown, revoked or non-reading API key")
         return
+    # a key from outside the accounts (support, admin) has each subscription audited
+    who = None if principal.role == "customer" else audit.access(socket, principal)
     subscriber = hub.connect(principal, keys.secret_hash(token))
     writer = asyncio.create_task(_write(socket, subscriber))
     try:
@@ -59,7 +61,7 @@ async def live(socket: WebSocket[Any, Any, State]) -> None:
             subscriber.close(protocol.REVOKED)
         while subscriber.close_code is None:
             text = await socket.receive_text()
-            await _handle(hub, subscriber, text)
+            await _handle(hub, subscriber, text, pool, who)
     except WebSocketDisconnect:
         pass
     except UNREACHABLE:  # a replay, or the key's check, needs the database
@@ -102,7 +104,7 @@ def _error(subscriber: Subscriber, detail: str, path: str | None = None) -> None
     subscriber.send_now(protocol.encode(protocol.Error(detail=detail, path=path)).decode())
 
 
-async def _handle(hub: Hub, subscriber: Subscriber, text: str) -> None:
+async def _handle(hub: Hub, subscriber: Subscriber, text: str, pool: Pool, who: audit.Access | None) -> None:
     try:
         message = protocol.client_decoder.decode(text)
     except msgspec.ValidationError as exc:
@@ -121,6 +123,8 @@ async def _handle(hub: Hub, subscriber: Subscriber, text: str) -> None:
                 except ValueError as exc:
                     _error(subscriber, str(exc), "$.account_id")
                     return
+                if who is not None:  # recorded before anything is sent; unrecorded, the socket closes
+                    await audit.record(pool, who, account_id=target, query=text[: audit.MAX_QUERY])
                 await hub.subscribe(
                     subscriber,
                     accounts=[target] if target else [],
@@ -128,6 +132,8 @@ async def _handle(hub: Hub, subscriber: Subscriber, text: str) -> None:
                     since=since,
                 )
             else:
+                if who is not None:
+                    await audit.record_shipments(pool, who, shipments, query=text[: audit.MAX_QUERY])
                 try:
                     await hub.subscribe(subscriber, shipments=shipments, since=since)
                 except TooManySubscriptions as exc:

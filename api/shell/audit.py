@@ -20,6 +20,7 @@ from api.shell.auth import Principal
 from api.shell.database import DatabaseUnavailable, Executor
 
 MAX_USER_AGENT = 500
+MAX_QUERY = 2000  # a live subscription's message, kept to this many characters
 
 
 class Access(msgspec.Struct, frozen=True, kw_only=True):
@@ -135,11 +136,33 @@ async def record_by_account(
     )
 
 
-async def _write(conn: Executor, statement: str, *args: object) -> None:
+async def _write(conn: Executor, statement: str, *args: object) -> str:
     """The insert; a refusal (a full disk, a trigger, a constraint) is the
     request's 503, so the caller's transaction rolls back and nothing is answered
     unrecorded, as when the database is away."""
     try:
-        await conn.execute(statement, *args)
+        return await conn.execute(statement, *args)
     except asyncpg.PostgresError as exc:
         raise DatabaseUnavailable(f"the audit log could not be written: {exc!r}") from exc
+
+
+INSERT_BY_SHIPMENT = """
+insert into audit_log (key_id, key_name, role, client_addr, user_agent, action, account_id, shipment_id, shipment_ids, query)
+select $1, $2, $3, $4, $5, $6, s.account_id,
+       case when count(*) = 1 then min(s.id) end, array_agg(s.id order by s.id), $8
+from shipments s where s.id = any($7::text[])
+group by s.account_id
+"""
+
+
+async def record_shipments(conn: Executor, who: Access, shipment_ids: Sequence[str], *, query: str | None) -> None:
+    """Rows for shipments named by id, one per account they belong to, found by
+    the database in the insert itself; ids that name no shipment are recorded
+    once, with no account, when none of them does."""
+    status = await _write(conn, INSERT_BY_SHIPMENT, *_who(who), list(shipment_ids), query)
+    if status == "INSERT 0 0":
+        await record(conn, who, shipment_ids=shipment_ids, query=query)
+
+
+def _who(who: Access) -> tuple[object, ...]:
+    return (who.key_id, who.key_name, who.role, who.client_addr, who.user_agent, who.action)

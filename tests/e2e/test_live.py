@@ -369,3 +369,32 @@ async def test_subscribed_answers_a_seq_to_resume_from_even_when_nothing_was_rep
     finally:
         await live.close()
         await customer.aclose()
+
+
+async def test_a_support_socket_subscribing_is_audited_with_what_it_asked_for_and_a_customer_socket_is_not(
+    database_url: str, two_servers: list[Server]
+):
+    a, _ = two_servers
+    account, customer, secret = await new_customer(a)
+    shipment = await new_shipment(customer)
+    async with a.client() as admin:
+        support_secret = (await admin.post("/v1/keys", json={"role": "support"})).json()["secret"]
+    conn = await asyncpg.connect(database_url)
+    own, desk = await Live.open(a, secret), await Live.open(a, support_secret)
+    try:
+        await own.subscribe([shipment])
+        await desk.subscribe([shipment])
+        await desk.subscribe("all")
+        rows = await conn.fetch(
+            "select role, action, account_id, shipment_ids, query from audit_log where role <> 'admin' order by id"
+        )
+        assert [(r["role"], r["action"], r["account_id"], r["shipment_ids"]) for r in rows] == [
+            ("support", "WEBSOCKET /v1/live", account, [shipment]),
+            ("support", "WEBSOCKET /v1/live", None, None),
+        ]
+        assert [json.loads(r["query"])["shipments"] for r in rows] == [[shipment], "all"]
+    finally:
+        await own.close()
+        await desk.close()
+        await conn.close()
+        await customer.aclose()

@@ -17,6 +17,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from api import wire
 from api.admin.routes import AdminController
+from api.audit.routes import AuditController
 from api.changes import log as change_log
 from api.changes.routes import ChangeController
 from api.lateness import sweep as deadlines
@@ -127,6 +128,7 @@ def create_app(
             ReportController,
             AdminController,
             SupportController,
+            AuditController,
             live,
             healthz,
             readyz,

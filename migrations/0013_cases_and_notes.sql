@@ -45,14 +45,14 @@ create table case_policies (
 );
 
 -- Which triggers open a case on their own, and of which type and priority.
--- No row: the trigger opens nothing for that account.
+-- No row: the trigger opens nothing for that account. A null type: the type
+-- the trigger suggests (delay for late, complaint for low_rating, ...).
 create table case_auto_open (
     account_id  text not null references accounts (id),
     trigger     text not null check (trigger in ('late', 'exception', 'low_rating')),
-    type        text not null,
-    priority    text not null default 'normal',
-    primary key (account_id, trigger),
-    foreign key (type, priority) references case_policy_defaults (type, priority)
+    type        text check (type in ('delay', 'damage', 'lost', 'address_issue', 'complaint', 'other')),
+    priority    text not null default 'normal' check (priority in ('low', 'normal', 'high', 'urgent')),
+    primary key (account_id, trigger)
 );
 
 create table cases (

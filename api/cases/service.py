@@ -4,6 +4,7 @@ appended to the change log last."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from api import wire
@@ -11,7 +12,7 @@ from api.cases import store
 from api.changes import log as change_log
 from api.shell.database import Connection
 from api.shell.ids import new_id
-from domain.cases import Case, CaseType, Priority, Trigger
+from domain.cases import Case, CaseType, Policy, Priority, Trigger
 
 SUBJECTS: dict[Trigger, str] = {
     Trigger.LATE: "Opened automatically: the delivery promise was broken",
@@ -36,30 +37,59 @@ async def open_automatic(
     """Open a case in the caller's transaction if the account's setting for
     `trigger` asks for one; returns its id, or None when the setting does not
     ask or this shipment already has a case from this trigger (a retry opens
-    nothing twice). The account's setting names the type and priority; `type`
-    is the caller's suggestion, used when the setting names none.
+    nothing twice). The setting names the type and priority; `type` is the
+    caller's suggestion, taken when the setting names no type.
 
-    The case's `case_opened` change is appended here, so call this before the
-    caller's own append or pass it none after (the change log's lock is then
-    taken once, by whichever appends last; both commit together)."""
-    setting = await conn.fetchrow(store.AUTO_OPEN, account_id, Trigger(trigger).value)
-    if setting is None:
-        return None
-    case_type = CaseType(setting["type"] or type)
-    priority = Priority(setting["priority"])
-    policy = await store.policy(conn, account_id, case_type, priority)
-    case = Case.open(
-        id=new_id("cas"),
-        account_id=account_id,
-        shipment_id=shipment_id,
-        type=case_type,
-        priority=priority,
-        subject=SUBJECTS[Trigger(trigger)],
-        opened_by=trigger,
-        policy=policy,
-        now=now,
-    )
-    if not await store.insert_automatic(conn, case):
-        return None
-    await change_log.append(conn, drain_changes(case))
-    return case.id
+    The `case_opened` change is appended here (the change log's lock is then
+    held from here to the caller's commit)."""
+    opened, changes = await _open_automatic(conn, [(account_id, shipment_id)], CaseType(type), Trigger(trigger), now)
+    await change_log.append(conn, changes)
+    return opened[0] if opened else None
+
+
+async def open_automatic_many(
+    conn: Connection,
+    shipments: Sequence[tuple[str, str | None]],
+    *,
+    type: CaseType,
+    trigger: Trigger,
+    now: datetime,
+) -> list[change_log.NewChange]:
+    """`open_automatic` for a batch of (account, shipment), in one look-up of
+    the settings; returns the changes for the caller to append with its own."""
+    _, changes = await _open_automatic(conn, shipments, type, trigger, now)
+    return changes
+
+
+async def _open_automatic(
+    conn: Connection,
+    shipments: Sequence[tuple[str, str | None]],
+    suggested: CaseType,
+    trigger: Trigger,
+    now: datetime,
+) -> tuple[list[str], list[change_log.NewChange]]:
+    if not shipments:
+        return [], []
+    rows = await conn.fetch(store.AUTO_OPEN_FOR, list({a for a, _ in shipments}), trigger.value, suggested.value)
+    settings = {r["account_id"]: r for r in rows}
+    opened: list[str] = []
+    changes: list[change_log.NewChange] = []
+    for account_id, shipment_id in shipments:
+        setting = settings.get(account_id)
+        if setting is None:
+            continue
+        case = Case.open(
+            id=new_id("cas"),
+            account_id=account_id,
+            shipment_id=shipment_id,
+            type=CaseType(setting["type"]),
+            priority=Priority(setting["priority"]),
+            subject=SUBJECTS[trigger],
+            opened_by=trigger.value,
+            policy=Policy(respond_within=setting["respond_within"], resolve_within=setting["resolve_within"]),
+            now=now,
+        )
+        if await store.insert_automatic(conn, case):
+            opened.append(case.id)
+            changes.extend(drain_changes(case))
+    return opened, changes

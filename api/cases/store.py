@@ -65,7 +65,17 @@ on conflict (account_id, type, priority) do update
     set respond_within = excluded.respond_within, resolve_within = excluded.resolve_within
 """
 
-AUTO_OPEN = "select type, priority from case_auto_open where account_id = $1 and trigger = $2"
+# The setting of each account that asks `trigger` ($2) to open a case, with
+# the promise of the case it opens; $3 is the type when the setting names none.
+AUTO_OPEN_FOR = """
+select a.account_id, d.type, d.priority,
+       coalesce(p.respond_within, d.respond_within) as respond_within,
+       coalesce(p.resolve_within, d.resolve_within) as resolve_within
+from case_auto_open a
+join case_policy_defaults d on d.type = coalesce(a.type, $3) and d.priority = a.priority
+left join case_policies p on p.account_id = a.account_id and p.type = d.type and p.priority = d.priority
+where a.account_id = any($1::text[]) and a.trigger = $2
+"""
 
 AUTO_OPEN_ALL = "select trigger, type, priority from case_auto_open where account_id = $1 order by trigger"
 

@@ -18,6 +18,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from api import wire
 from api.admin.routes import AdminController
 from api.cases import deadlines as case_deadlines
+from api.cases.routes import CaseController, CasePolicyController, NoteController
 from api.changes import log as change_log
 from api.changes.routes import ChangeController
 from api.deadlines import sweep as deadlines
@@ -130,6 +131,9 @@ def create_app(
             ReportController,
             AdminController,
             SupportController,
+            CaseController,
+            CasePolicyController,
+            NoteController,
             live,
             healthz,
             readyz,

@@ -190,3 +190,34 @@ async def policy(conn: Executor, account_id: str, type: CaseType, priority: Prio
     row = await conn.fetchrow(POLICY, account_id, type.value, priority.value)
     assert row is not None, "every type and priority has a default (migrations/0013)"
     return Policy(respond_within=row["respond_within"], resolve_within=row["resolve_within"])
+
+
+SHIPMENT_ACCOUNT = "select account_id from shipments where id = $1"
+ACCOUNT = "select id from accounts where id = $1"
+ASSIGNABLE = "select role from api_keys where id = $1 and role in ('support', 'admin') and revoked_at is null"
+
+COMMENTS = "select id, author_key, body, created_at from case_comments where case_id = $1 order by id"
+INSERT_COMMENT = "insert into case_comments (id, case_id, author_key, body, created_at) values ($1, $2, $3, $4, $5)"
+
+NOTES = "select id, shipment_id, author_key, body, created_at from shipment_notes where shipment_id = $1 order by id"
+INSERT_NOTE = """
+insert into shipment_notes (id, shipment_id, account_id, author_key, body, created_at) values ($1, $2, $3, $4, $5, $6)
+"""
+
+# The queue: the deadline nearest to breach first (cases with none pending
+# last), then id; keyset pagination after ($6 next_due, $7 id).
+QUEUE = (
+    SELECT_CASE
+    + """where ($1::text is null or c.status = $1)
+  and ($2::text is null or c.type = $2)
+  and ($3::text is null or c.assignee_key = $3)
+  and ($4::text is null or c.account_id = $4)
+  and ($5::boolean is null
+       or (c.response_breached_at is not null or c.resolution_breached_at is not null) = $5)
+  and ($7::text is null
+       or ($6::timestamptz is not null
+           and (c.next_due > $6 or (c.next_due = $6 and c.id > $7) or c.next_due is null))
+       or ($6::timestamptz is null and c.next_due is null and c.id > $7))
+order by c.next_due nulls last, c.id
+limit $8"""
+)

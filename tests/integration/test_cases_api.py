@@ -160,7 +160,7 @@ async def test_concurrent_updates_without_a_version_lose_none(api: Api):
 
 
 async def test_the_queue_sorts_by_the_deadline_nearest_to_breach_and_pages_by_keyset(api: Api):
-    account_id, _, shipment, support = await _desk(api)
+    account_id, _, _, support = await _desk(api)
     opened = []
     for priority in ("low", "urgent", "normal", "high"):
         r = await support.post(

@@ -25,8 +25,8 @@ from domain.errors import InvalidField
 Text = Annotated[str, Meta(min_length=1, max_length=10_000, pattern=r"^[^\x00]*$")]
 Subject = Annotated[str, Meta(min_length=1, max_length=500, pattern=r"^[^\x00]*$")]
 Id = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[^\x00]*$")]
-# a promise of one minute to one year
-Seconds = Annotated[int, Meta(ge=60, le=31_536_000)]
+# a promise of one minute to one year, in whole seconds (a number, so that 600.0 reads as 600)
+Seconds = Annotated[float, Meta(ge=60, le=31_536_000, multiple_of=1)]
 
 
 class OpenCase(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -49,8 +49,6 @@ class UpdateCase(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
     status: CaseStatus | msgspec.UnsetType = msgspec.UNSET
     assignee_key: Id | msgspec.UnsetType | None = msgspec.UNSET
-    # the version read (the ETag); if the case moved on since, a 409 and nothing written
-    version: Annotated[int, Meta(ge=1, le=2**31 - 1)] | msgspec.UnsetType = msgspec.UNSET
 
 
 class AddText(msgspec.Struct, forbid_unknown_fields=True):
@@ -195,16 +193,21 @@ async def read_case(pool: database.Pool, caller: Principal, who: audit.Access, c
 
 
 async def update_case(
-    pool: database.Pool, caller: Principal, who: audit.Access, case_id: str, command: UpdateCase
+    pool: database.Pool,
+    caller: Principal,
+    who: audit.Access,
+    case_id: str,
+    command: UpdateCase,
+    if_match: int | None,
 ) -> wire.CaseOut:
     """Optimistic: the save succeeds only if the case is still at the version
-    read (or the one the caller names), so two agents at once never lose an update."""
+    read (or the one the caller names in If-Match), so two agents at once never lose an update."""
     now = utcnow()
     async with database.transaction(pool) as conn:
         case = await store.get(conn, case_id)
         if case is None:
             raise not_found("case")
-        if command.version is not msgspec.UNSET and command.version != case.version:
+        if if_match is not None and if_match != case.version:
             raise _conflict(case)
         if command.assignee_key is not msgspec.UNSET:
             await _valid_assignee(conn, command.assignee_key, "$.assignee_key")
@@ -354,8 +357,8 @@ async def put_policies(
                     account_id,
                     item.type.value,
                     item.priority.value,
-                    timedelta(seconds=item.respond_within_seconds),
-                    timedelta(seconds=item.resolve_within_seconds),
+                    timedelta(seconds=int(item.respond_within_seconds)),
+                    timedelta(seconds=int(item.resolve_within_seconds)),
                 )
                 for item in command.items
             ],

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, get, patch, post, put
 from litestar.di import NamedDependency
-from litestar.params import JSONBody, QueryParameter
+from litestar.params import HeaderParameter, JSONBody, QueryParameter
 from msgspec import Meta
 
 from api import wire
@@ -21,6 +21,15 @@ from api.shell.errors import problems
 from api.shell.params import TEXT_PATTERN
 from domain.cases import CaseStatus, CaseType
 
+IfMatch = Annotated[
+    str | None,
+    HeaderParameter(
+        name="If-Match",
+        max_length=40,
+        pattern=r'^(W/)?"?[0-9]{1,9}"?$',
+        description="the case's `version` as read (its ETag): if the case has moved on since, a 409 and nothing written",
+    ),
+]
 PathId = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[^\x00/]*$")]
 DESK = allow("support", "admin")
 
@@ -115,7 +124,7 @@ class CaseController(Controller):
         description=(
             "Moves: open → in_progress | waiting_on_customer | resolved; in_progress ⇄ waiting_on_customer; "
             "either → resolved; resolved → closed; resolved or closed → open (reopened). A move not allowed, "
-            "or a `version` the case has moved on from (another agent's update), is a 409 and changes nothing."
+            "or an If-Match the case has moved on from (another agent's update), is a 409 and changes nothing."
         ),
         dto=JsonBody[desk.UpdateCase],
         return_dto=None,
@@ -128,8 +137,10 @@ class CaseController(Controller):
         caller: NamedDependency[Principal],
         case_id: PathId,
         data: JSONBody[desk.UpdateCase],
+        if_match: IfMatch = None,
     ) -> wire.CaseOut:
-        return await desk.update_case(pool, caller, audit.access(request, caller), case_id, data)
+        version = None if if_match is None else int(if_match.removeprefix("W/").strip('"'))
+        return await desk.update_case(pool, caller, audit.access(request, caller), case_id, data, version)
 
     @post(
         "/{case_id:str}/comments",

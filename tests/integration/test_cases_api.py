@@ -130,8 +130,10 @@ async def test_two_agents_updating_at_once_from_the_same_version_get_one_success
     ).json()
 
     answers = await asyncio.gather(
-        support.patch(f"/v1/cases/{case['id']}", json={"status": "in_progress", "version": case["version"]}),
-        other.patch(f"/v1/cases/{case['id']}", json={"status": "resolved", "version": case["version"]}),
+        support.patch(
+            f"/v1/cases/{case['id']}", json={"status": "in_progress"}, headers={"If-Match": f'"{case["version"]}"'}
+        ),
+        other.patch(f"/v1/cases/{case['id']}", json={"status": "resolved"}, headers={"If-Match": str(case["version"])}),
     )
 
     assert sorted(a.status_code for a in answers) == [200, 409]

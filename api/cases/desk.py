@@ -126,8 +126,8 @@ class Notes(msgspec.Struct):
 def _conflict(case: Case) -> Problem:
     return Problem(
         409,
-        "conflict",
-        "Conflict",
+        "case-changed",
+        "The case changed meanwhile",
         f"the case changed meanwhile: it is at version {case.version}; read it again and retry",
     )
 
@@ -216,7 +216,13 @@ async def update_case(
             try:
                 case.move_to(command.status, now)
             except TransitionRefused as exc:
-                raise Problem(409, "conflict", "Conflict", str(exc), [FieldError("$.status", str(exc))]) from None
+                raise Problem(
+                    409,
+                    "case-move-refused",
+                    "The case cannot make this move",
+                    str(exc),
+                    [FieldError("$.status", str(exc))],
+                ) from None
         if case.changes:
             if not await store.save(conn, case, now):
                 current = await store.get(conn, case_id)

@@ -26,12 +26,23 @@ IfMatch = Annotated[
     HeaderParameter(
         name="If-Match",
         max_length=40,
-        pattern=r'^(W/)?"?[0-9]{1,9}"?$',
-        description="the case's `version` as read (its ETag): if the case has moved on since, a 409 and nothing written",
+        pattern=TEXT_PATTERN,
+        description=(
+            'the case\'s `version` as read (e.g. "3"): if the case is at another version (or this is not one), '
+            "a 409 and nothing written; `*` matches any"
+        ),
     ),
 ]
 PathId = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[^\x00/]*$")]
 DESK = allow("support", "admin")
+
+
+def _version(if_match: str) -> int | None:
+    """The version an If-Match names: None for `*` (any), -1 for one that names none (matches nothing)."""
+    tag = if_match.strip().removeprefix("W/").strip('"')
+    if tag == "*":
+        return None
+    return int(tag) if tag.isascii() and tag.isdigit() and len(tag) <= 9 else -1
 
 
 class CaseController(Controller):
@@ -139,7 +150,7 @@ class CaseController(Controller):
         data: JSONBody[desk.UpdateCase],
         if_match: IfMatch = None,
     ) -> wire.CaseOut:
-        version = None if if_match is None else int(if_match.removeprefix("W/").strip('"'))
+        version = None if if_match is None else _version(if_match)
         return await desk.update_case(pool, caller, audit.access(request, caller), case_id, data, version)
 
     @post(

@@ -68,18 +68,22 @@ class PutPolicies(msgspec.Struct, forbid_unknown_fields=True):
     items: Annotated[list[PolicyItem], Meta(max_length=24)]
 
 
-class AutomaticItem(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    trigger: Trigger
-    # null: the type the trigger suggests (delay for late, damage/lost/address_issue/delay for an exception by
-    # its reason, complaint for a low rating)
+class Automatic(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    # null: the type the trigger suggests (delay for late; damage, lost, address_issue or delay for an
+    # exception by its reason; complaint for a low rating)
     type: CaseType | None = None
     priority: Priority = Priority.NORMAL
 
 
-class PutAutomatic(msgspec.Struct, forbid_unknown_fields=True):
-    """Which triggers open a case on their own: replaces the account's settings (a trigger left out opens none)."""
+class PutAutomatic(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Which triggers open a case on their own: replaces the account's settings (a trigger left out or null opens none)."""
 
-    items: Annotated[list[AutomaticItem], Meta(max_length=3)]
+    late: Automatic | None = None
+    exception: Automatic | None = None
+    low_rating: Automatic | None = None
+
+    def items(self) -> list[tuple[Trigger, Automatic]]:
+        return [(trigger, setting) for trigger in Trigger if (setting := getattr(self, trigger.value)) is not None]
 
 
 class CommentOut(msgspec.Struct, kw_only=True):
@@ -116,7 +120,7 @@ class PolicyOut(msgspec.Struct, kw_only=True):
 
 class Policies(msgspec.Struct, kw_only=True):
     items: list[PolicyOut]
-    automatic: list[AutomaticItem]
+    automatic: PutAutomatic
 
 
 class Notes(msgspec.Struct):
@@ -333,14 +337,14 @@ async def policies(pool: database.Pool, caller: Principal, who: audit.Access, ac
             )
             for r in rows
         ],
-        automatic=[
-            AutomaticItem(
-                trigger=Trigger(r["trigger"]),
-                type=None if r["type"] is None else CaseType(r["type"]),
-                priority=Priority(r["priority"]),
-            )
-            for r in automatic
-        ],
+        automatic=PutAutomatic(
+            **{
+                r["trigger"]: Automatic(
+                    type=None if r["type"] is None else CaseType(r["type"]), priority=Priority(r["priority"])
+                )
+                for r in automatic
+            }
+        ),
     )
 
 
@@ -348,11 +352,6 @@ async def put_policies(
     pool: database.Pool, caller: Principal, who: audit.Access, account_id: str, command: PutPolicies
 ) -> Policies:
     """New promises apply to cases opened from now on; open cases keep theirs."""
-    for i, item in enumerate(command.items):
-        if item.resolve_within_seconds < item.respond_within_seconds:
-            raise invalid(
-                [FieldError(f"$.items[{i}].resolve_within_seconds", "must be at least respond_within_seconds")]
-            )
     async with database.transaction(pool) as conn:
         if await conn.fetchval(store.ACCOUNT, account_id) is None:
             raise not_found("account")
@@ -377,18 +376,16 @@ async def put_policies(
 async def put_automatic(
     pool: database.Pool, caller: Principal, who: audit.Access, account_id: str, command: PutAutomatic
 ) -> Policies:
-    triggers = [item.trigger for item in command.items]
-    if len(set(triggers)) != len(triggers):
-        raise invalid([FieldError("$.items", "each trigger at most once")])
+    settings = command.items()
     async with database.transaction(pool) as conn:
         if await conn.fetchval(store.ACCOUNT, account_id) is None:
             raise not_found("account")
-        await conn.execute(store.DELETE_AUTO_OPEN, account_id, [t.value for t in triggers])
+        await conn.execute(store.DELETE_AUTO_OPEN, account_id, [trigger.value for trigger, _ in settings])
         await conn.executemany(
             store.PUT_AUTO_OPEN,
             [
-                (account_id, item.trigger.value, item.type and item.type.value, item.priority.value)
-                for item in command.items
+                (account_id, trigger.value, setting.type and setting.type.value, setting.priority.value)
+                for trigger, setting in settings
             ],
         )
         if audit.crosses(caller, account_id):

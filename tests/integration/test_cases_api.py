@@ -224,7 +224,7 @@ async def test_a_broken_promise_and_an_exception_open_a_case_when_the_account_as
     account_id, customer, _, support = await _desk(api)
     r = await support.put(
         f"/v1/accounts/{account_id}/case-automatic",
-        json={"items": [{"trigger": "late", "priority": "high"}, {"trigger": "exception"}]},
+        json={"late": {"priority": "high"}, "exception": {}},
     )
     assert r.status_code == 200, r.text
     now = datetime.now(UTC)

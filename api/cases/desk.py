@@ -16,7 +16,7 @@ from api.changes import log as change_log
 from api.shell import audit, database
 from api.shell.auth import Principal
 from api.shell.clock import utcnow
-from api.shell.errors import FieldError, Problem, invalid, named_not_found, not_found
+from api.shell.errors import FieldError, Problem, named_not_found, not_found
 from api.shell.ids import new_id
 from api.shipments import store as shipments
 from domain.cases import Case, CaseStatus, CaseType, Priority, TransitionRefused, Trigger
@@ -147,7 +147,7 @@ async def _valid_assignee(conn: database.Connection, key_id: str | None, path: s
         return
     role = await conn.fetchval(store.ASSIGNABLE, key_id)
     if role is None:
-        raise invalid([FieldError(path, "no such support or admin key (or it is revoked)")])
+        raise named_not_found(path, "support or admin key (live)")
 
 
 async def open_case(pool: database.Pool, caller: Principal, who: audit.Access, command: OpenCase) -> wire.CaseOut:

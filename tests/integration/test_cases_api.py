@@ -284,5 +284,5 @@ async def test_bad_input_names_the_field_and_writes_nothing(api: Api, pool: asyn
     assert (both.status_code, problem(both)["errors"][0]["path"]) == (400, "$.shipment_id")
     assert (unknown.status_code, problem(unknown)["errors"][0]["path"]) == (404, "$.shipment_id")
     assert (bad_type.status_code, problem(bad_type)["errors"][0]["path"]) == (400, "$.type")
-    assert (not_support.status_code, problem(not_support)["errors"][0]["path"]) == (400, "$.assignee_key")
+    assert (not_support.status_code, problem(not_support)["errors"][0]["path"]) == (404, "$.assignee_key")
     assert await pool.fetchval("select count(*) from cases") == 0

@@ -24,7 +24,9 @@ async def _changes(client) -> list[dict]:
     return (await client.get("/v1/changes", params={"after": 0})).json()["items"]
 
 
-async def test_support_opens_a_case_on_a_shipment_and_reads_it_with_the_shipments_timeline(api: Api):
+async def test_support_opens_a_case_on_a_shipment_and_reads_it_with_the_shipments_timeline(
+    api: Api, pool: asyncpg.Pool
+):
     account_id, customer, shipment, support = await _desk(api)
     await customer.post(
         f"/v1/shipments/{shipment['id']}/events",
@@ -49,6 +51,13 @@ async def test_support_opens_a_case_on_a_shipment_and_reads_it_with_the_shipment
     detail = (await support.get(f"/v1/cases/{case['id']}")).json()
     assert [e["status"] for e in detail["timeline"]] == ["in_transit"]
     assert detail["comments"] == []
+    audited = await pool.fetch(
+        "select action, account_id, shipment_id from audit_log where action like '%/cases%' order by id"
+    )
+    assert [(a["action"].split()[0], a["account_id"], a["shipment_id"]) for a in audited] == [
+        ("POST", account_id, shipment["id"]),
+        ("GET", account_id, shipment["id"]),
+    ]
 
 
 async def test_customer_and_carrier_keys_find_no_case_or_note_endpoint(api: Api):

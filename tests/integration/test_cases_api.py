@@ -10,6 +10,8 @@ import asyncpg
 from api.cases import deadlines as case_deadlines
 from api.deadlines import sweep as deadlines
 from api.lateness import sweep as promises
+from api.live.hub import Hub
+from api.shell.auth import Principal
 from tests.integration.conftest import Api, problem, shipment_body
 
 
@@ -295,3 +297,26 @@ async def test_bad_input_names_the_field_and_writes_nothing(api: Api, pool: asyn
     assert (bad_type.status_code, problem(bad_type)["errors"][0]["path"]) == (400, "$.type")
     assert (not_support.status_code, problem(not_support)["errors"][0]["path"]) == (404, "$.assignee_key")
     assert await pool.fetchval("select count(*) from cases") == 0
+
+
+async def test_a_breached_case_on_an_account_reaches_a_live_subscriber_of_that_account(api: Api, pool: asyncpg.Pool):
+    account_id, _, _, support = await _desk(api)
+    case = (
+        await support.post(
+            "/v1/cases", json={"account_id": account_id, "type": "other", "priority": "urgent", "subject": "Billing"}
+        )
+    ).json()
+    hub = Hub(pool, poll_interval=0.01)
+    await hub.start()
+    try:
+        own = Principal(key_id="key_c", role="customer", account_id=account_id, carrier=None)
+        subscriber = hub.connect(own, b"c")
+        await hub.subscribe(subscriber, accounts=[account_id])
+        await deadlines.sweep(
+            pool, datetime.fromisoformat(case["response_due"]) + timedelta(seconds=1), case_deadlines.KINDS
+        )
+        await hub.catch_up()
+        kinds = [text for _, text in subscriber.outbox if '"case_breached"' in text]
+        assert len(kinds) == 1 and case["id"] in kinds[0]
+    finally:
+        await hub.stop()

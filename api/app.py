@@ -18,9 +18,12 @@ from litestar.openapi.spec import Components, SecurityScheme
 from api import wire
 from api.admin.routes import AdminController
 from api.audit.routes import AuditController
+from api.cases import deadlines as case_deadlines
+from api.cases.routes import CaseController, CasePolicyController, NoteController
 from api.changes import log as change_log
 from api.changes.routes import ChangeController
-from api.lateness import sweep as deadlines
+from api.deadlines import sweep as deadlines
+from api.lateness import sweep as promises
 from api.lateness.routes import ReportController
 from api.live.endpoint import live
 from api.live.hub import Hub
@@ -88,7 +91,8 @@ def create_app(
         listener.subscribe(change_log.CHANNEL, hub.wake, on_connect=hub.wake)
         listener.start()
         sweeper = asyncio.create_task(
-            deadlines.run(app.state.pool, settings.deadline_poll_seconds), name="ontime-deadlines"
+            deadlines.run(app.state.pool, settings.deadline_poll_seconds, [promises.PROMISES, *case_deadlines.KINDS]),
+            name="ontime-deadlines",
         )
         try:
             yield
@@ -129,6 +133,9 @@ def create_app(
             AdminController,
             SupportController,
             AuditController,
+            CaseController,
+            CasePolicyController,
+            NoteController,
             live,
             healthz,
             readyz,

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
+from domain.cases import Case, CaseAssigned, CaseBreached, CaseChange, CaseOpened, CaseStatusChanged
 from domain.events import (
     Change,
     DeliveredLate,
@@ -199,3 +200,92 @@ def change_kind_and_body(shipment: Shipment, change: Change, now: datetime) -> t
         case RiskChanged():
             return "at_risk", _encode(AtRiskChange(shipment=after))
     raise TypeError(f"unknown change {change!r}")
+
+
+# -- cases ----------------------------------------------------------------------
+# A case's changes carry the case as it stands, never its comments (internal).
+
+
+class CaseOut(msgspec.Struct, kw_only=True):
+    id: str
+    account_id: str
+    shipment_id: str | None
+    type: str
+    priority: str
+    subject: str
+    status: str
+    assignee_key: str | None
+    opened_by: str
+    opened_at: datetime
+    first_response_at: datetime | None
+    resolved_at: datetime | None
+    closed_at: datetime | None
+    response_due: datetime
+    resolution_due: datetime
+    response_breached_at: datetime | None
+    resolution_breached_at: datetime | None
+    # the deadline nearest to breach; null once resolved or closed
+    next_due: datetime | None
+    version: int
+
+
+class CaseOpenedChange(msgspec.Struct, tag_field="type", tag="case_opened", kw_only=True):
+    case: CaseOut
+
+
+class CaseStatusChangedChange(msgspec.Struct, tag_field="type", tag="case_status_changed", kw_only=True):
+    case: CaseOut
+    previous_status: str
+
+
+class CaseAssignedChange(msgspec.Struct, tag_field="type", tag="case_assigned", kw_only=True):
+    case: CaseOut
+    previous_assignee_key: str | None
+
+
+class CaseBreachedChange(msgspec.Struct, tag_field="type", tag="case_breached", kw_only=True):
+    """A case's response or resolution deadline passed unmet."""
+
+    case: CaseOut
+    deadline: Literal["response", "resolution"]
+
+
+CHANGES += (CaseOpenedChange, CaseStatusChangedChange, CaseAssignedChange, CaseBreachedChange)
+
+
+def case_out(case: Case) -> CaseOut:
+    return CaseOut(
+        id=case.id,
+        account_id=case.account_id,
+        shipment_id=case.shipment_id,
+        type=case.type.value,
+        priority=case.priority.value,
+        subject=case.subject,
+        status=case.status.value,
+        assignee_key=case.assignee_key,
+        opened_by=case.opened_by,
+        opened_at=case.opened_at,
+        first_response_at=case.first_response_at,
+        resolved_at=case.resolved_at,
+        closed_at=case.closed_at,
+        response_due=case.response_due,
+        resolution_due=case.resolution_due,
+        response_breached_at=case.response_breached_at,
+        resolution_breached_at=case.resolution_breached_at,
+        next_due=case.next_due,
+        version=case.version,
+    )
+
+
+def case_change_kind_and_body(case: Case, change: CaseChange) -> tuple[str, bytes]:
+    after = case_out(case)
+    match change:
+        case CaseOpened():
+            return "case_opened", _encode(CaseOpenedChange(case=after))
+        case CaseStatusChanged(previous=previous):
+            return "case_status_changed", _encode(CaseStatusChangedChange(case=after, previous_status=previous.value))
+        case CaseAssigned(previous=previous):
+            return "case_assigned", _encode(CaseAssignedChange(case=after, previous_assignee_key=previous))
+        case CaseBreached(deadline=deadline):
+            return "case_breached", _encode(CaseBreachedChange(case=after, deadline=deadline.value))
+    raise TypeError(f"unknown case change {change!r}")

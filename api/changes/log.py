@@ -33,7 +33,7 @@ AFTER = "select seq, body, account_id, shipment_id from changes where seq > $1 o
 
 class NewChange(NamedTuple):
     account_id: str
-    shipment_id: str
+    shipment_id: str | None  # None: a change about the account (a case on no shipment)
     kind: str
     body: bytes
 

@@ -206,7 +206,7 @@ class Hub:
             if len(rows) < PAGE:
                 return
 
-    def dispatch(self, seq: int, account_id: str, shipment_id: str, body: bytes) -> None:
+    def dispatch(self, seq: int, account_id: str, shipment_id: str | None, body: bytes) -> None:
         """Offer the change to every connection that covers it. A change that
         cannot be sent is skipped, and a connection that fails to take one is
         closed: neither holds up the feed for anyone else."""
@@ -214,7 +214,7 @@ class Hub:
         if text is not None:
             for group in (
                 self.by_account.get(account_id, ()),
-                self.by_shipment.get(shipment_id, ()),
+                self.by_shipment.get(shipment_id, ()) if shipment_id is not None else (),  # None: a case on an account
                 self.everything,
             ):
                 for subscriber in group:

@@ -9,6 +9,7 @@ from typing import Literal
 import msgspec
 
 from api import wire
+from api.cases import service as cases
 from api.changes import log as change_log
 from api.shell import audit, database, keys, phones
 from api.shell.auth import Principal
@@ -16,6 +17,7 @@ from api.shell.clock import utcnow
 from api.shell.errors import FieldError, Problem, invalid, named_not_found, not_found
 from api.shell.ids import new_id
 from api.shipments import store
+from domain.cases import CaseType, Trigger
 from domain.shipment import (
     CreateShipment,
     LateDelivery,
@@ -26,6 +28,7 @@ from domain.shipment import (
     ShipmentClosed,
     TrackingEvent,
 )
+from domain.status import Reason, Status
 
 _encode = msgspec.json.Encoder().encode
 
@@ -165,6 +168,8 @@ async def _apply(
     new_events: list[tuple[str, TrackingEvent]] = []
     touched: dict[str, Shipment] = {}
     appended: list[change_log.NewChange] = []
+    # shipments that received an exception, by the type of case it suggests
+    exceptions: dict[CaseType, list[tuple[str, str | None]]] = {}
     for index, event, shipment_ids in items:
         new_to_one = False
         for shipment_id in shipment_ids:
@@ -174,6 +179,8 @@ async def _apply(
             shipment = by_id[shipment_id]
             shipment.record(event, now)
             appended.extend(change_log.drain_changes(shipment, now))
+            if event.status is Status.EXCEPTION:
+                exceptions.setdefault(_case_type_for(event.reason), []).append((shipment.account_id, shipment_id))
             new_events.append((shipment_id, event))
             touched[shipment_id] = shipment
             new_to_one = True
@@ -186,7 +193,24 @@ async def _apply(
         )
     await store.insert_events(conn, new_events, now)
     await store.save(conn, list(touched.values()), late_before)
+    for case_type, shipments in exceptions.items():
+        # a case opens when the account asks for one, once per shipment
+        appended.extend(
+            await cases.open_automatic_many(conn, shipments, type=case_type, trigger=Trigger.EXCEPTION, now=now)
+        )
     await change_log.append(conn, appended)
+
+
+# The type of case an exception suggests, from its reason.
+EXCEPTION_CASE_TYPES: dict[Reason | None, CaseType] = {
+    Reason.DAMAGED: CaseType.DAMAGE,
+    Reason.LOST: CaseType.LOST,
+    Reason.ADDRESS_ISSUE: CaseType.ADDRESS_ISSUE,
+}
+
+
+def _case_type_for(reason: Reason | None) -> CaseType:
+    return EXCEPTION_CASE_TYPES.get(reason, CaseType.DELAY)
 
 
 def _summary(results: dict[int, ItemResult], count: int) -> BatchResult:

@@ -9,6 +9,7 @@ while leaving every other part as generated (a negative case keeps its fault):
 - a promise's window is ordered: `promised_from`, when given, is not after `promised_by`;
 - an Idempotency-Key is fresh: the same key with another body is a 422 (as the IETF
   draft on the header asks), so each generated request gets a key of its own;
+- a case is on a shipment or on an account: one of the two, not both;
 - a shipment is created in an account that exists: an admin must name one, and
   `ONTIME_FUZZ_ACCOUNT_ID` is the one the fuzzed deployment has.
 
@@ -59,6 +60,16 @@ def put_right_body(body: Any, *, creating_a_shipment: bool) -> None:
         body["account_id"] = account_id
 
 
+def put_right_case(body: Any) -> None:
+    """A case names a shipment or an account: of both, keep the shipment; of neither, name the account."""
+    if not isinstance(body, dict):
+        return
+    if body.get("shipment_id") is not None:
+        body.pop("account_id", None)
+    elif body.get("account_id") is None:
+        body["account_id"] = os.environ.get("ONTIME_FUZZ_ACCOUNT_ID", "acc_fuzz")
+
+
 def put_right_headers(headers: dict[str, Any] | None) -> None:
     """A fresh Idempotency-Key for each request that sends a valid one."""
     if headers and isinstance(headers.get("Idempotency-Key"), str) and _KEY.match(headers["Idempotency-Key"]):
@@ -71,6 +82,8 @@ def put_right(case: schemathesis.Case) -> None:
         return
     put_right_headers(case.headers)
     put_right_body(case.body, creating_a_shipment=case.method.upper() == "POST" and case.path == "/v1/shipments")
+    if case.method.upper() == "POST" and case.path == "/v1/cases":
+        put_right_case(case.body)
 
 
 @schemathesis.hook

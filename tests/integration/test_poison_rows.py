@@ -13,7 +13,9 @@ import asyncpg
 import pytest
 from prometheus_client import REGISTRY
 
+from api.cases import deadlines as case_deadlines
 from api.changes import log as change_log
+from api.deadlines import sweep as sweep_all
 from api.lateness import sweep as deadlines
 from api.live.hub import INTERNAL_ERROR, Hub
 from api.live.listener import Listener
@@ -230,3 +232,38 @@ async def test_a_notification_one_handler_fails_on_reaches_the_others(database_u
         await listener.stop()
     assert got == ["one", "two"]
     assert set_aside_total("listener") == counted + 2
+
+
+REFUSE_CASE_UPDATES_OF = """
+create function refuse_case_update() returns trigger language plpgsql as $$
+begin
+    raise exception 'refused: %', old.id;
+end $$;
+create trigger refuse_case_update before update on cases
+    for each row when (old.id = '{id}') execute function refuse_case_update();
+"""
+
+
+async def test_the_sweep_sets_aside_a_case_it_cannot_record_and_breaches_the_others(
+    api: Api, pool: asyncpg.Pool, caplog: pytest.LogCaptureFixture
+):
+    account_id, _ = await api.customer()
+    support = await api.role("support")
+    ids = []
+    for n in range(3):
+        r = await support.post("/v1/cases", json={"account_id": account_id, "type": "other", "subject": f"c{n}"})
+        ids.append(r.json()["id"])
+    refused, *good = ids
+    await pool.execute(REFUSE_CASE_UPDATES_OF.format(id=refused))
+    counted = set_aside_total("case_response_deadline")
+    later = datetime.now(UTC) + timedelta(hours=9)
+
+    recorded = await sweep_all.sweep(pool, later, [case_deadlines.RESPONSES])
+
+    assert recorded == {"case_response_deadline": 2}
+    breached = {r["id"] for r in await pool.fetch("select id from cases where response_breached_at is not null")}
+    assert breached == set(good)
+    aside = await pool.fetch("select row_id from set_aside where loop = 'case_response_deadline'")
+    assert [r["row_id"] for r in aside] == [refused]
+    assert set_aside_total("case_response_deadline") == counted + 1
+    assert len(set_aside_logs(caplog, refused)) == 1

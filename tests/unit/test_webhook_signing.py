@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+from typing import Any
+
 from api.webhooks.signing import new_secret, signature_header, verify
 
 
@@ -24,3 +28,17 @@ def test_during_a_rotation_both_the_old_and_the_new_secret_verify() -> None:
     assert verify(old, 1_700_000_000, b"{}", header)
     assert verify(new, 1_700_000_000, b"{}", header)
     assert not verify(new_secret(), 1_700_000_000, b"{}", header)
+
+
+def test_the_readme_snippet_verifies_what_we_sign() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    section = readme.split("## Webhooks", 1)[1]
+    snippet = section.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict[str, Any] = {}
+    exec(snippet, namespace)
+    secret, now = new_secret(), int(time.time())
+    header = signature_header([secret], now, b'{"seq":7}')
+    assert namespace["verify"](secret, str(now), b'{"seq":7}', header)
+    assert not namespace["verify"](
+        secret, str(now - 3600), b'{"seq":7}', signature_header([secret], now - 3600, b'{"seq":7}')
+    )

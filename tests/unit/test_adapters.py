@@ -1,4 +1,4 @@
-"""The carrier adapters (USPS, Canada Post) against fixtures written from each
+"""The carrier adapters (USPS, Canada Post, Correos) against fixtures written from each
 source's documentation: every fixture's mapping, where local times are placed,
 where the estimated delivery comes from, and that nothing readable is dropped."""
 
@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from api.inbound.adapters import canada_post, usps
+from api.inbound.adapters import canada_post, correos, usps
 from api.inbound.adapters.provisional import Adapted, Context, PayloadError, TimeRule
 from domain.status import Reason, Status, order_key
 
@@ -54,6 +54,48 @@ EXPECTED: list[tuple[ModuleType, str, list[tuple[Status, Reason | None]]]] = [
         [(Status.IN_TRANSIT, None), (Status.DELIVERED, None), (Status.OUT_FOR_DELIVERY, None)],
     ),
     (canada_post, "unknown_code_and_no_zone.xml", [(Status.IN_TRANSIT, Reason.OTHER), (Status.IN_TRANSIT, None)]),
+    (
+        correos,
+        "in_transit.json",
+        [(Status.LABEL_CREATED, None), (Status.IN_TRANSIT, None), (Status.IN_TRANSIT, None)],
+    ),
+    (
+        correos,
+        "out_for_delivery.json",
+        [
+            (Status.LABEL_CREATED, None),
+            (Status.IN_TRANSIT, None),
+            (Status.IN_TRANSIT, None),
+            (Status.OUT_FOR_DELIVERY, None),
+        ],
+    ),
+    (
+        correos,
+        "exception_address.json",
+        [(Status.LABEL_CREATED, None), (Status.IN_TRANSIT, None), (Status.EXCEPTION, Reason.ADDRESS_ISSUE)],
+    ),
+    (
+        correos,
+        "delivered_then_unknown_text.json",
+        [
+            (Status.LABEL_CREATED, None),
+            (Status.IN_TRANSIT, None),
+            (Status.IN_TRANSIT, None),
+            (Status.OUT_FOR_DELIVERY, None),
+            (Status.DELIVERED, None),
+            (Status.DELIVERED, Reason.OTHER),
+        ],
+    ),
+    (
+        correos,
+        "failed_attempt_then_pickup.json",
+        [
+            (Status.OUT_FOR_DELIVERY, None),
+            (Status.DELIVERY_ATTEMPTED, Reason.RECIPIENT_UNAVAILABLE),
+            (Status.AVAILABLE_FOR_PICKUP, None),
+        ],
+    ),
+    (correos, "returned.json", [(Status.RETURNED_TO_SENDER, None)]),
 ]
 
 
@@ -67,7 +109,7 @@ def test_each_fixture_maps_every_event_to_its_status_and_reason(
 
 
 def test_every_fixture_directory_has_at_least_the_four_documented_cases() -> None:
-    for adapter in (usps, canada_post):
+    for adapter in (usps, canada_post, correos):
         mapped = {
             event.status
             for fixture in (FIXTURES / adapter.SOURCE).iterdir()
@@ -262,3 +304,77 @@ def test_canada_post_never_drops_an_occurrence_it_could_read(
     result = canada_post.adapt(payload.encode(), ACCOUNT)
     assert [event.carrier_code for event in result.events] == [code for code, *_ in occurrences]
     assert result.errors == []
+
+
+def test_correos_reads_day_first_dates_in_spanish_local_time() -> None:
+    delivered = adapted(correos, "delivered_then_unknown_text.json").events[4]
+    # 06/03/2024 is the sixth of March; Madrid in March before daylight time: UTC+1.
+    assert delivered.occurred_at.astimezone(UTC) == datetime(2024, 3, 6, 11, 31, tzinfo=UTC)
+    assert delivered.time_rule == TimeRule.LOCATION
+    pickup = adapted(correos, "failed_attempt_then_pickup.json").events[2]
+    assert pickup.occurred_at.astimezone(UTC) == datetime(2024, 3, 7, 8, 30, tzinfo=UTC)
+
+
+def test_correos_keeps_an_unknown_text_under_its_phase_with_the_raw_text() -> None:
+    unknown = adapted(correos, "delivered_then_unknown_text.json").events[5]
+    assert (unknown.status, unknown.reason) == (Status.DELIVERED, Reason.OTHER)
+    assert unknown.carrier_code == "4:Prueba de entrega disponible"
+    assert unknown.carrier_status == "Firma digitalizada disponible."
+
+
+def test_correos_answers_malformed_events_and_shipments_one_by_one() -> None:
+    result = adapted(correos, "malformed_items.json")
+    assert [event.status for event in result.events] == [Status.IN_TRANSIT]
+    assert [error.where for error in result.errors] == [
+        "shipment[0].events[1]",
+        "shipment[0].events[2]",
+        "shipment[0].events[3]",
+        "shipment[1]",
+    ]
+    for body in (b"[]", b'{"shipment": 3}', b"{"):
+        with pytest.raises(PayloadError):
+            correos.adapt(body, ACCOUNT)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=200) | json_values.map(lambda value: json.dumps({"shipment": [value]}).encode()))
+def test_correos_never_raises_on_arbitrary_bytes_but_its_payload_error(body: bytes) -> None:
+    try:
+        result = correos.adapt(body, ACCOUNT)
+    except PayloadError:
+        return
+    assert isinstance(result, Adapted)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.dates(min_value=date(2000, 1, 1), max_value=date(2030, 12, 31)),
+            st.sampled_from(["1", "2", "3", "4", "9", ""]),
+            st.sampled_from(["Entregado", "En tránsito", "Algo nuevo", ""]),
+        ),
+        max_size=6,
+    )
+)
+def test_correos_never_drops_an_event_it_could_read(events: list[tuple[date, str, str]]) -> None:
+    body = {
+        "shipment": [
+            {
+                "shipmentCode": "PQ1",
+                "events": [
+                    {
+                        "eventDate": day.strftime("%d/%m/%Y"),
+                        "eventTime": "10:00:00",
+                        "phase": phase,
+                        "summaryText": text,
+                    }
+                    for day, phase, text in events
+                ],
+            }
+        ]
+    }
+    result = correos.adapt(json.dumps(body).encode(), ACCOUNT)
+    readable = [(phase, text) for _, phase, text in events if phase or text]
+    assert len(result.events) == len(readable)
+    assert len(result.events) + len(result.errors) == len(events)

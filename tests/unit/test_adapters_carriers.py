@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from api.inbound.adapters import correos_express, dhl, dhl_express, fedex, ups
+from api.inbound.adapters import correos_express, ctt_express, dhl, dhl_express, fedex, ups
 from api.inbound.adapters.estimates import destination_zone, promised_day
 from api.inbound.adapters.provisional import Adapted, PayloadError, TimeRule, place_local_time
 from domain.status import JOURNEY, Reason, Status
@@ -165,9 +165,44 @@ EXPECTED: list[tuple[ModuleType, str, list[tuple[Status, Reason | None]]]] = [
             (Status.RETURNED_TO_SENDER, Reason.OTHER),
         ],
     ),
+    (
+        ctt_express,
+        "in_transit.json",
+        [(Status.LABEL_CREATED, None), (Status.IN_TRANSIT, None), (Status.IN_TRANSIT, None)],
+    ),
+    (
+        ctt_express,
+        "out_for_delivery.json",
+        [(Status.LABEL_CREATED, None), (Status.IN_TRANSIT, None), (Status.OUT_FOR_DELIVERY, None)],
+    ),
+    (
+        ctt_express,
+        "exception_address.json",
+        [(Status.IN_TRANSIT, None), (Status.OUT_FOR_DELIVERY, None), (Status.EXCEPTION, Reason.ADDRESS_ISSUE)],
+    ),
+    (
+        ctt_express,
+        "damaged_incidence.json",
+        [(Status.IN_TRANSIT, None), (Status.EXCEPTION, Reason.DAMAGED), (Status.EXCEPTION, Reason.OTHER)],
+    ),
+    (
+        ctt_express,
+        "delivered_then_informational.json",
+        [(Status.OUT_FOR_DELIVERY, None), (Status.DELIVERED, None), (Status.IN_TRANSIT, Reason.OTHER)],
+    ),
+    (
+        ctt_express,
+        "failed_attempt_then_pickup_point.json",
+        [
+            (Status.OUT_FOR_DELIVERY, None),
+            (Status.DELIVERY_ATTEMPTED, Reason.OTHER),
+            (Status.AVAILABLE_FOR_PICKUP, None),
+        ],
+    ),
+    (ctt_express, "returned.json", [(Status.DELIVERY_ATTEMPTED, Reason.OTHER), (Status.RETURNED_TO_SENDER, None)]),
 ]
 
-ADAPTERS: list[ModuleType] = [dhl, dhl_express, ups, fedex, correos_express]
+ADAPTERS: list[ModuleType] = [dhl, dhl_express, ups, fedex, correos_express, ctt_express]
 
 
 @pytest.mark.parametrize(("adapter", "fixture", "expected"), EXPECTED, ids=[f"{a.SOURCE}/{f}" for a, f, _ in EXPECTED])
@@ -201,6 +236,7 @@ MALFORMED_OR_SPECIAL: dict[str, tuple[str, ...]] = {
     "ups": ("malformed_and_not_found.json",),
     "fedex": ("errors_and_malformed.json",),
     "correos_express": ("errors_and_malformed.json",),
+    "ctt_express": ("not_found.json",),
 }
 
 
@@ -212,6 +248,7 @@ MALFORMED_OR_SPECIAL: dict[str, tuple[str, ...]] = {
         (ups, "delivered_then_informational.json"),
         (fedex, "delivered_then_informational.json"),
         (correos_express, "delivered_repeated_key.json"),
+        (ctt_express, "delivered_then_informational.json"),
     ],
     ids=lambda value: getattr(value, "SOURCE", value),
 )
@@ -838,4 +875,109 @@ def test_correos_express_never_drops_an_event_however_the_events_are_held(
     result = correos_express.adapt(body.encode(), ACCOUNT)
     readable = [code for code, state, *_ in events if code or state]
     assert [event.carrier_code for event in result.events] == readable
+    assert len(result.events) + len(result.errors) == len(events)
+
+
+def test_ctt_express_reads_its_two_code_sets_apart_and_a_status_code_with_or_without_its_zero() -> None:
+    picked_up = adapted(ctt_express, "in_transit.json").events[1]
+    assert (picked_up.carrier_code, picked_up.status) == ("STATUS:500", Status.IN_TRANSIT)
+    # The same characters under the other set are not a status: an incidence, exception, reason other.
+    body = json.dumps(
+        {
+            "error": None,
+            "data": {
+                "shipping_code": "1",
+                "shipping_history": {
+                    "events": [
+                        {"code": "2000", "type": "INCIDENCE", "event_date": "2025-09-16T10:31:00+00:00"},
+                        {"code": "6_INCT", "type": "STATUS", "event_date": "2025-09-16T10:32:00+00:00"},
+                    ]
+                },
+            },
+        }
+    ).encode()
+    incidence, status = ctt_express.adapt(body, ACCOUNT).events
+    assert (incidence.status, incidence.reason) == (Status.EXCEPTION, Reason.OTHER)
+    assert (status.status, status.reason) == (Status.IN_TRANSIT, Reason.OTHER)
+
+
+def test_ctt_express_takes_the_items_own_time_and_the_committed_date() -> None:
+    transit = adapted(ctt_express, "in_transit.json").events[2]
+    # event_date says 15 September 06:42; the item's own scan was 16 September 02:13 UTC.
+    assert transit.occurred_at == datetime(2025, 9, 16, 2, 13, 30, 127000, tzinfo=UTC)
+    assert transit.time_rule == TimeRule.OFFSET
+    assert transit.estimated_delivery == date(2025, 9, 17)
+    # No committed date: the reported one.
+    assert adapted(ctt_express, "failed_attempt_then_pickup_point.json").events[0].estimated_delivery == date(
+        2025, 9, 18
+    )
+
+
+def test_ctt_express_answers_not_found_and_malformed_events_one_by_one() -> None:
+    result = adapted(ctt_express, "not_found.json")
+    assert (result.events, [(error.where, error.message) for error in result.errors]) == (
+        [],
+        [("error", "404: Envío no encontrado")],
+    )
+    result = adapted(ctt_express, "malformed_items.json")
+    assert [event.carrier_code for event in result.events] == ["STATUS:1000"]
+    assert [error.where for error in result.errors] == [
+        f"data.shipping_history.events[{index}]" for index in (1, 2, 3, 4)
+    ]
+    for body in (b"[]", b'{"shipments": []}', b"{", b"null"):
+        with pytest.raises(PayloadError):
+            ctt_express.adapt(body, ACCOUNT)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    arbitrary_bytes_or(
+        json_values.map(lambda value: json.dumps({"error": None, "data": value}).encode())
+        | json_values.map(
+            lambda value: json.dumps(
+                {"error": None, "data": {"shipping_code": "1", "shipping_history": {"events": [value]}}}
+            ).encode()
+        )
+    )
+)
+def test_ctt_express_never_raises_on_arbitrary_bytes_but_its_payload_error(body: bytes) -> None:
+    try:
+        result = ctt_express.adapt(body, ACCOUNT)
+    except PayloadError:
+        return
+    assert isinstance(result, Adapted)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["0000", "500", "1500", "2000", "9999", "6_INCT", ""]),
+            st.sampled_from(["STATUS", "INCIDENCE", ""]),
+            st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2030, 1, 1), timezones=st.just(UTC)),
+            st.booleans(),
+        ),
+        max_size=6,
+    )
+)
+def test_ctt_express_never_drops_an_event_it_could_read(events: list[tuple[str, str, datetime, bool]]) -> None:
+    body = {
+        "error": None,
+        "data": {
+            "shipping_code": "1",
+            "shipping_history": {
+                "events": [
+                    {"code": code, "type": kind, "detail": {"item_event_datetime": when.isoformat()}}
+                    if in_detail
+                    else {"code": code, "type": kind, "event_date": when.isoformat()}
+                    for code, kind, when, in_detail in events
+                ]
+            },
+        },
+    }
+    result = ctt_express.adapt(json.dumps(body).encode(), ACCOUNT)
+    assert [event.carrier_code for event in result.events] == [
+        f"{kind or 'STATUS'}:{code}" for code, kind, *_ in events if code
+    ]
+    assert [event.occurred_at for event in result.events] == [when for code, _, when, _ in events if code]
     assert len(result.events) + len(result.errors) == len(events)

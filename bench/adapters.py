@@ -5,7 +5,7 @@ fixtures (tests/fixtures/inbound/<source>/) by repeating their events, then
 mapped --repeats times in this process with `adapt(payload, context)`; the
 median time gives µs per event. Floor, in the same run on the same bytes:
 decoding the payload alone (msgspec's JSON decoder, or the same XML parser the
-adapter uses), so the ratio is what mapping costs over reading. No database:
+adapter uses, or for Correos Express the standard JSON parser keeping repeated keys), so the ratio is what mapping costs over reading. No database:
 the ingest end to end belongs to the inbound endpoint. It asserts nothing; the
 figures also go to bench/out/adapters.json.
 """
@@ -23,7 +23,18 @@ from typing import Any
 
 import msgspec
 
-from api.inbound.adapters import canada_post, correos, dhl, dhl_express, fedex, gls, ups, usps
+from api.inbound.adapters import (
+    canada_post,
+    correos,
+    correos_express,
+    ctt_express,
+    dhl,
+    dhl_express,
+    fedex,
+    gls,
+    ups,
+    usps,
+)
 from api.inbound.adapters.provisional import Context, parse_xml
 from bench import harness
 from bench.harness import Benchmark, Result, Row, figure, say
@@ -92,6 +103,24 @@ def fedex_payload(count: int) -> bytes:
     return json.dumps(document).encode()
 
 
+def correos_express_payload(count: int) -> bytes:
+    document = json.loads((FIXTURES / "correos_express" / "out_for_delivery.json").read_bytes())
+    document["estadoEnvios"] = repeated(document["estadoEnvios"], count)
+    return json.dumps(document).encode()
+
+
+def ctt_express_payload(count: int) -> bytes:
+    document = json.loads((FIXTURES / "ctt_express" / "out_for_delivery.json").read_bytes())
+    history = document["data"]["shipping_history"]
+    history["events"] = repeated(history["events"], count)
+    return json.dumps(document).encode()
+
+
+def keeping_repeated_keys(payload: bytes) -> object:
+    # Correos Express is read with the standard parser keeping repeated keys; its floor is that parser.
+    return json.loads(payload, object_pairs_hook=correos_express.keep_repeated_keys)
+
+
 decoder = msgspec.json.Decoder()
 
 SOURCES: list[tuple[ModuleType, Callable[[int], bytes], Callable[[bytes], object]]] = [
@@ -103,6 +132,8 @@ SOURCES: list[tuple[ModuleType, Callable[[int], bytes], Callable[[bytes], object
     (dhl_express, dhl_express_payload, parse_xml),
     (ups, ups_payload, decoder.decode),
     (fedex, fedex_payload, decoder.decode),
+    (correos_express, correos_express_payload, keeping_repeated_keys),
+    (ctt_express, ctt_express_payload, decoder.decode),
 ]
 
 

@@ -5,7 +5,7 @@ fixtures (tests/fixtures/inbound/<source>/) by repeating their events, then
 mapped --repeats times in this process with `adapt(payload, context)`; the
 median time gives µs per event. Floor, in the same run on the same bytes:
 decoding the payload alone (msgspec's JSON decoder, or the same XML parser the
-adapter uses), so the ratio is what mapping costs over reading. No database:
+adapter uses, or for Correos Express the standard JSON parser keeping repeated keys), so the ratio is what mapping costs over reading. No database:
 the ingest end to end belongs to the inbound endpoint. It asserts nothing; the
 figures also go to bench/out/adapters.json.
 """
@@ -23,7 +23,18 @@ from typing import Any
 
 import msgspec
 
-from api.inbound.adapters import canada_post, correos, gls, usps
+from api.inbound.adapters import (
+    canada_post,
+    correos,
+    correos_express,
+    ctt_express,
+    dhl,
+    dhl_express,
+    fedex,
+    gls,
+    ups,
+    usps,
+)
 from api.inbound.adapters.provisional import Context, parse_xml
 from bench import harness
 from bench.harness import Benchmark, Result, Row, figure, say
@@ -63,6 +74,53 @@ def canada_post_payload(count: int) -> bytes:
     return (text[:start] + "\n".join(repeated(occurrences, count)) + text[end:]).encode()
 
 
+def dhl_payload(count: int) -> bytes:
+    document = json.loads((FIXTURES / "dhl" / "in_transit.json").read_bytes())
+    shipment = document["shipments"][0]
+    shipment["events"] = repeated(shipment["events"], count)
+    return json.dumps(document).encode()
+
+
+def dhl_express_payload(count: int) -> bytes:
+    text = (FIXTURES / "dhl_express" / "in_transit.xml").read_text()
+    start, end = text.index("<ShipmentEvent>"), text.rindex("</ShipmentEvent>") + len("</ShipmentEvent>")
+    events = [part + "</ShipmentEvent>" for part in text[start:end].split("</ShipmentEvent>") if part.strip()]
+    return (text[:start] + "\n".join(repeated(events, count)) + text[end:]).encode()
+
+
+def ups_payload(count: int) -> bytes:
+    document = json.loads((FIXTURES / "ups" / "in_transit.json").read_bytes())
+    package = document["trackResponse"]["shipment"][0]["package"][0]
+    package["activity"] = repeated(package["activity"], count)
+    return json.dumps(document).encode()
+
+
+def fedex_payload(count: int) -> bytes:
+    # in_transit.json holds a scan known only by its day, the costliest case to place.
+    document = json.loads((FIXTURES / "fedex" / "in_transit.json").read_bytes())
+    track = document["output"]["completeTrackResults"][0]["trackResults"][0]
+    track["scanEvents"] = repeated(track["scanEvents"], count)
+    return json.dumps(document).encode()
+
+
+def correos_express_payload(count: int) -> bytes:
+    document = json.loads((FIXTURES / "correos_express" / "out_for_delivery.json").read_bytes())
+    document["estadoEnvios"] = repeated(document["estadoEnvios"], count)
+    return json.dumps(document).encode()
+
+
+def ctt_express_payload(count: int) -> bytes:
+    document = json.loads((FIXTURES / "ctt_express" / "out_for_delivery.json").read_bytes())
+    history = document["data"]["shipping_history"]
+    history["events"] = repeated(history["events"], count)
+    return json.dumps(document).encode()
+
+
+def keeping_repeated_keys(payload: bytes) -> object:
+    # Correos Express is read with the standard parser keeping repeated keys; its floor is that parser.
+    return json.loads(payload, object_pairs_hook=correos_express.keep_repeated_keys)
+
+
 decoder = msgspec.json.Decoder()
 
 SOURCES: list[tuple[ModuleType, Callable[[int], bytes], Callable[[bytes], object]]] = [
@@ -70,6 +128,12 @@ SOURCES: list[tuple[ModuleType, Callable[[int], bytes], Callable[[bytes], object
     (canada_post, canada_post_payload, parse_xml),
     (correos, correos_payload, decoder.decode),
     (gls, gls_payload, decoder.decode),
+    (dhl, dhl_payload, decoder.decode),
+    (dhl_express, dhl_express_payload, parse_xml),
+    (ups, ups_payload, decoder.decode),
+    (fedex, fedex_payload, decoder.decode),
+    (correos_express, correos_express_payload, keeping_repeated_keys),
+    (ctt_express, ctt_express_payload, decoder.decode),
 ]
 
 

@@ -93,8 +93,8 @@ class Deployment:
 
 @pytest.fixture(scope="module")
 def deployment(server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    name = "ontime_fuzz"
-    asyncio.run(execute_on(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    # one name per run, so two runs against the same server (two checkouts) do not drop each other's
+    name = f"ontime_fuzz_{os.getpid()}"
     asyncio.run(execute_on(server_url, f'CREATE DATABASE "{name}"'))
     env = ontime_environment(with_database(server_url, name))
     server = Server(env, Path(tmp_path_factory.mktemp("fuzz")), "fuzz")

@@ -35,7 +35,7 @@ from api.inbound.adapters import (
     ups,
     usps,
 )
-from api.inbound.adapters.provisional import Context, parse_xml
+from api.inbound.adapters.base import Context, parse_xml
 from bench import harness
 from bench.harness import Benchmark, Result, Row, figure, say
 

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from api.inbound.adapters import canada_post, correos, gls, usps
-from api.inbound.adapters.provisional import Adapted, Context, PayloadError, TimeRule
+from api.inbound.adapters.base import Adapted, Context, PayloadError, TimeRule
 from domain.status import Reason, Status, order_key
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "inbound"

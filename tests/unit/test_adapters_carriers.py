@@ -14,8 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from api.inbound.adapters import correos_express, ctt_express, dhl, dhl_express, fedex, ups
+from api.inbound.adapters.base import Adapted, PayloadError, TimeRule
 from api.inbound.adapters.estimates import destination_zone, promised_day
-from api.inbound.adapters.provisional import Adapted, PayloadError, TimeRule, place_local_time
+from api.inbound.adapters.zones import place_local_time
 from domain.status import JOURNEY, Reason, Status
 from tests.unit.test_adapters import ACCOUNT, FIXTURES, adapted, effective_status, json_values
 

@@ -12,16 +12,8 @@ from __future__ import annotations
 import xml.etree.ElementTree as ElementTree
 from datetime import date, datetime
 
-from api.inbound.adapters.provisional import (
-    Adapted,
-    Context,
-    ItemError,
-    MappedEvent,
-    TimeRule,
-    fixed_zone,
-    parse_xml,
-    place_local_time,
-)
+from api.inbound.adapters.base import Adapted, Context, ItemError, MappedEvent, TimeRule, parse_xml
+from api.inbound.adapters.zones import fixed_zone, place_local_time
 from domain.status import Reason, Status
 
 SOURCE = "canada_post"

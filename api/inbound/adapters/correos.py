@@ -19,7 +19,8 @@ from typing import Any
 
 import msgspec
 
-from api.inbound.adapters.provisional import Adapted, Context, ItemError, MappedEvent, PayloadError, place_local_time
+from api.inbound.adapters.base import Adapted, Context, ItemError, MappedEvent, PayloadError
+from api.inbound.adapters.zones import place_local_time
 from domain.status import Reason, Status
 
 SOURCE = "correos"

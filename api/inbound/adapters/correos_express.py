@@ -20,14 +20,8 @@ import unicodedata
 from datetime import date, datetime, time
 from typing import Any
 
-from api.inbound.adapters.provisional import (
-    Adapted,
-    Context,
-    ItemError,
-    MappedEvent,
-    PayloadError,
-    place_local_time,
-)
+from api.inbound.adapters.base import Adapted, Context, ItemError, MappedEvent, PayloadError
+from api.inbound.adapters.zones import place_local_time
 from domain.status import Reason, Status
 
 SOURCE = "correos_express"

@@ -19,16 +19,9 @@ from __future__ import annotations
 import xml.etree.ElementTree as ElementTree
 from datetime import date, datetime
 
+from api.inbound.adapters.base import Adapted, Context, ItemError, MappedEvent, PayloadError, parse_xml
 from api.inbound.adapters.estimates import promised_day
-from api.inbound.adapters.provisional import (
-    Adapted,
-    Context,
-    ItemError,
-    MappedEvent,
-    PayloadError,
-    parse_xml,
-    place_local_time,
-)
+from api.inbound.adapters.zones import place_local_time
 from domain.status import Reason, Status
 
 SOURCE = "dhl_express"

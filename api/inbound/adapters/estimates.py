@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from api.inbound.adapters.provisional import COUNTRY_ZONES, REGION_ZONES
+from api.inbound.adapters.zones import COUNTRY_ZONES, REGION_ZONES
 
 
 def destination_zone(country: str | None, region: str | None) -> ZoneInfo | None:

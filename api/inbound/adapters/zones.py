@@ -1,72 +1,14 @@
-"""A stand-in for the shared adapter interface (api/inbound/adapters/base.py and
-zones.py, written on branch `inbound`), which had not appeared when these
-adapters were written. It follows the interface as the brief describes it, so
-that swapping the imports for base and zones is the whole of the change.
+"""Placing a local time that carries no offset: in the zone of the event's
+location where it can be known (US state, Canadian province, or a country with
+one zone), else in the account's zone; the event records which rule was used.
 """
 
 from __future__ import annotations
 
-import enum
-import xml.etree.ElementTree as ElementTree
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-import msgspec
-
-from domain.status import Reason, Status
-
-
-class TimeRule(enum.StrEnum):
-    """How an event's instant was placed: the source's own offset, a zone the
-    source names, the zone of the event's location, or the account's zone."""
-
-    OFFSET = "offset"
-    SOURCE_ZONE = "source_zone"
-    LOCATION = "location"
-    ACCOUNT = "account"
-
-
-class Context(msgspec.Struct, frozen=True):
-    account_zone: str = "UTC"
-
-
-class MappedEvent(msgspec.Struct, frozen=True):
-    tracking_number: str
-    status: Status
-    reason: Reason | None
-    occurred_at: datetime
-    time_rule: TimeRule
-    location: str | None
-    description: str
-    estimated_delivery: date | None
-    carrier_event_id: str | None
-    carrier_code: str
-    carrier_status: str
-
-
-class ItemError(msgspec.Struct, frozen=True):
-    where: str
-    message: str
-
-
-class Adapted(msgspec.Struct, frozen=True):
-    events: list[MappedEvent]
-    errors: list[ItemError]
-
-
-class PayloadError(ValueError):
-    """The body as a whole cannot be read as the source's format."""
-
-
-def parse_xml(payload: bytes) -> ElementTree.Element:
-    # As defusedxml's forbid_dtd: no document type, so no entity of any kind.
-    if b"<!DOCTYPE" in payload.upper() or b"<!ENTITY" in payload.upper():
-        raise PayloadError("a document type or entity declaration is not accepted")
-    try:
-        return ElementTree.fromstring(payload)
-    except (ElementTree.ParseError, ValueError, LookupError) as error:
-        raise PayloadError(f"not well-formed XML: {error}") from None
-
+from api.inbound.adapters.base import Context, TimeRule
 
 US_STATE_ZONES: dict[str, str] = {
     **dict.fromkeys(

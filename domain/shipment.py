@@ -234,6 +234,12 @@ class TrackingEvent(msgspec.Struct, frozen=True, kw_only=True):
     description: str | None = None
     reason: Reason | None = None
     estimated_delivery: datetime | None = None
+    # from a carrier payload read by an adapter (api/inbound): the source's own
+    # code and text, how the time was placed, and the payload it came in
+    carrier_code: str | None = None
+    carrier_status: str | None = None
+    time_rule: str | None = None
+    inbound_payload_id: str | None = None
 
     @classmethod
     def from_command(cls, command: RecordEvent) -> TrackingEvent:

@@ -295,6 +295,33 @@ async def record_carrier_events(
     return _summary(results, len(items))
 
 
+async def record_tracked_events(
+    conn: database.Connection, principal: Principal, items: Sequence[tuple[str, TrackingEvent]]
+) -> list[ItemResult | None]:
+    """Events addressed by tracking number alone (from a carrier payload read
+    by an adapter), in the caller's transaction, through the same fold and the
+    same duplicate rule as every other event. Each reaches every shipment with
+    that number the principal may write to; None for an item no shipment has."""
+    locked = await store.lock_by_numbers(
+        conn,
+        (number for number, _ in items),
+        account_id=principal.account_scope,
+        carrier=principal.carrier if principal.role == "carrier" else None,
+    )
+    by_number: dict[str, list[str]] = {}
+    by_id: dict[str, Shipment] = {}
+    for shipment in locked:
+        if may_write_events(principal, shipment):
+            by_number.setdefault(shipment.tracking_number, []).append(shipment.id)
+            by_id[shipment.id] = shipment
+    results: dict[int, ItemResult] = {}
+    applicable = [
+        (index, event, by_number[number]) for index, (number, event) in enumerate(items) if number in by_number
+    ]
+    await _apply(conn, principal, by_id, applicable, results)
+    return [results.get(index) for index in range(len(items))]
+
+
 # -- promises ------------------------------------------------------------------
 
 

@@ -39,6 +39,12 @@ where (carrier, tracking_number) in (select * from unnest($1::text[], $2::text[]
   and ($3::text is null or account_id = $3) and ($4::text is null or carrier = $4)
 order by id for update
 """
+LOCK_NUMBERS = """
+select id from shipments
+where tracking_number = any($1::text[])
+  and ($2::text is null or account_id = $2) and ($3::text is null or carrier = $3)
+order by id for update
+"""
 GET_MANY = SELECT_SHIPMENT + "where s.id = any($1::text[])"
 
 INSERT = """
@@ -68,8 +74,9 @@ where (shipment_id, key) in (select * from unnest($1::text[], $2::text[]))
 
 INSERT_EVENT = """
 insert into events (shipment_id, key, event_id, status, occurred_at, location,
-                    description, reason, estimated_delivery, received_at)
-values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                    description, reason, estimated_delivery, received_at,
+                    carrier_code, carrier_status, time_rule, inbound_payload_id)
+values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
 """
 
 TIMELINE = """
@@ -253,6 +260,16 @@ async def lock_by_tracking(
     return await _read_locked(conn, [r["id"] for r in rows])
 
 
+async def lock_by_numbers(
+    conn: Connection, numbers: Iterable[str], *, account_id: str | None = None, carrier: str | None = None
+) -> list[Shipment]:
+    """Lock every shipment with one of these tracking numbers, whatever its
+    carrier (a carrier's payload or an aggregator's names the number, and its
+    carrier in its own spelling), in id order, limited as lock_by_tracking."""
+    rows = await conn.fetch(LOCK_NUMBERS, sorted(set(numbers)), account_id, carrier)
+    return await _read_locked(conn, [r["id"] for r in rows])
+
+
 async def _read_locked(conn: Connection, ids: list[str]) -> list[Shipment]:
     if not ids:
         return []
@@ -284,6 +301,10 @@ async def insert_events(conn: Connection, events: Sequence[tuple[str, TrackingEv
                 None if e.reason is None else e.reason.value,
                 e.estimated_delivery,
                 received_at,
+                e.carrier_code,
+                e.carrier_status,
+                e.time_rule,
+                e.inbound_payload_id,
             )
             for shipment_id, e in events
         ],

@@ -23,6 +23,8 @@ from api.cases.routes import CaseController, CasePolicyController, NoteControlle
 from api.changes import log as change_log
 from api.changes.routes import ChangeController
 from api.deadlines import sweep as deadlines
+from api.inbound import retention as inbound_retention
+from api.inbound.routes import InboundController, IntegrationController
 from api.lateness import sweep as promises
 from api.lateness.routes import ReportController
 from api.live.endpoint import live
@@ -94,9 +96,14 @@ def create_app(
             deadlines.run(app.state.pool, settings.deadline_poll_seconds, [promises.PROMISES, *case_deadlines.KINDS]),
             name="ontime-deadlines",
         )
+        app.state.inbound_max_body_bytes = settings.inbound_max_body_bytes
+        expirer = asyncio.create_task(
+            inbound_retention.run(app.state.pool, settings.inbound_retention_days), name="ontime-inbound-retention"
+        )
         try:
             yield
         finally:
+            await cancel_and_wait(expirer)
             await cancel_and_wait(sweeper)
             await listener.stop()
             await hub.stop()
@@ -136,6 +143,8 @@ def create_app(
             CaseController,
             CasePolicyController,
             NoteController,
+            InboundController,
+            IntegrationController,
             live,
             healthz,
             readyz,

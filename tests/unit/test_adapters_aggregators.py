@@ -11,6 +11,7 @@ import pytest
 
 from api.inbound.adapters import aftership, easypost
 from api.inbound.adapters.base import Adapted, Context, PayloadError, TimeRule
+from api.inbound.sources import SOURCES
 from domain.status import Reason, Status
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "inbound"
@@ -110,3 +111,30 @@ def test_a_malformed_checkpoint_is_answered_alone_and_the_others_kept() -> None:
     result = aftership.adapt(body, ACCOUNT)
     assert [e.status for e in result.events] == [Status.DELIVERED]
     assert [e.where for e in result.errors] == ["msg.checkpoints[0]", "msg.checkpoints[1]", "msg.checkpoints[2]"]
+
+
+UNMAPPED_FIXTURES = {
+    "dhl": ("delivered_then_informational.json", ["transit:DD"]),
+    "dhl_express": ("delivered_then_informational.xml", ["SG"]),
+    "ups": ("delivered_then_informational.json", ["I:XS"]),
+    "fedex": ("delivered_then_informational.json", ["CH"]),
+    "usps": ("delivered_then_informational.json", ["XX"]),
+    "canada_post": ("unknown_code_and_no_zone.xml", ["9999"]),
+    "correos": ("delivered_then_unknown_text.json", ["4:Prueba de entrega disponible"]),
+    "ctt_express": ("damaged_incidence.json", ["INCIDENCE:99_INZZ"]),
+    "correos_express": ("delivered_repeated_key.json", ["14"]),
+    "gls": ("exception_not_picked_up.json", ["NOTLISTED.NOPICKUP"]),
+    "aftership": ("unknown_subtag_and_tag.json", ["Exception_099", "Relabelled_001"]),
+    "easypost": ("unknown_status_and_detail.json", ["in_transit/rerouted_by_robot", "teleported"]),
+}
+
+
+@pytest.mark.parametrize("source", sorted(SOURCES))
+def test_every_adapter_flags_the_codes_its_table_does_not_know_and_only_those(source: str) -> None:
+    adapt = SOURCES[source].adapt
+    in_transit = next((FIXTURES / source).glob("in_transit.*"))
+    assert [e for e in adapt(in_transit.read_bytes(), ACCOUNT).events if e.unmapped] == []
+    if source in UNMAPPED_FIXTURES:
+        name, codes = UNMAPPED_FIXTURES[source]
+        events = adapt((FIXTURES / source / name).read_bytes(), ACCOUNT).events
+        assert [e.carrier_code for e in events if e.unmapped] == codes

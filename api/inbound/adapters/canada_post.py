@@ -131,6 +131,7 @@ def map_occurrence(pin: str, occurrence: ElementTree.Element, estimated: date | 
     if not code:
         raise ValueError("no event-identifier")
     description = child_text(occurrence, "event-description")
+    unmapped = normalised_code(code) not in CODES
     status, reason = CODES.get(normalised_code(code), UNKNOWN)
     site = child_text(occurrence, "event-site")
     province = child_text(occurrence, "event-province")
@@ -152,4 +153,5 @@ def map_occurrence(pin: str, occurrence: ElementTree.Element, estimated: date | 
         carrier_event_id=None,
         carrier_code=code,
         carrier_status=description,
+        unmapped=unmapped,
     )

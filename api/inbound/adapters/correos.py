@@ -104,6 +104,7 @@ def map_event(shipment_code: str, event: Any, context: Context) -> MappedEvent:
     if not summary and not phase:
         raise ValueError("an event needs a summaryText or a phase")
     known = TEXTS.get(normalised_text(summary))
+    unmapped = known is None
     status, reason = known if known is not None else (PHASES.get(phase, Status.IN_TRANSIT), Reason.OTHER)
     local = local_time(str(event.get("eventDate") or ""), str(event.get("eventTime") or "00:00:00"))
     occurred_at, time_rule = place_local_time(local, "ES", None, context)
@@ -120,4 +121,5 @@ def map_event(shipment_code: str, event: Any, context: Context) -> MappedEvent:
         carrier_event_id=None,
         carrier_code=f"{phase}:{summary}" if phase else summary,
         carrier_status=extended or summary,
+        unmapped=unmapped,
     )

@@ -162,6 +162,7 @@ def map_event(number: str, event: Any, context: Context) -> MappedEvent:
     if not code and not state:
         raise ValueError("an event needs a codEstado or a descEstado")
     known = CODES.get(code.lstrip("0") or code)
+    unmapped = known is None
     if known is not None:
         status, reason = known
     else:
@@ -184,4 +185,5 @@ def map_event(number: str, event: Any, context: Context) -> MappedEvent:
         carrier_event_id=None,
         carrier_code=f"{code}/{incidence_code}" if incidence_code else code,
         carrier_status=description,
+        unmapped=unmapped,
     )

@@ -121,6 +121,8 @@ def map_event(number: str, event: Any, estimated: date | None, context: Context)
     code, kind = text(event, "code"), text(event, "type").upper() or STATUS_TYPE
     if not code:
         raise ValueError("an event needs a code")
+    table: dict[str, tuple[Status, Reason | None]] = STATUS_CODES if kind == STATUS_TYPE else INCIDENCE_CODES
+    unmapped = (status_code(code) if kind == STATUS_TYPE else code.upper()) not in table
     if kind == STATUS_TYPE:
         status, reason = STATUS_CODES.get(status_code(code), (Status.IN_TRANSIT, Reason.OTHER))
     else:
@@ -146,4 +148,5 @@ def map_event(number: str, event: Any, estimated: date | None, context: Context)
         carrier_event_id=None,
         carrier_code=f"{kind}:{code}",
         carrier_status=description,
+        unmapped=unmapped,
     )

@@ -126,6 +126,7 @@ def map_event(
         raise ValueError("an event needs a statusCode or a status")
     service = text(shipment, "service").lower()
     known = SERVICE_CODES.get((service, status_text.upper()))
+    unmapped = known is None and (service in CODED_SERVICES or status_code not in STATUS_CODES)
     if known is not None:
         status, reason = known
     elif status_code in STATUS_CODES:
@@ -156,4 +157,5 @@ def map_event(
         carrier_event_id=None,
         carrier_code=f"{status_code}:{status_text}" if status_text else status_code,
         carrier_status=description,
+        unmapped=unmapped,
     )

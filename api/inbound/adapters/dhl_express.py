@@ -197,6 +197,7 @@ def map_event(
     if not code:
         raise ValueError("ServiceEvent/EventCode is required")
     description = " ".join(child_text(service_event, "Description").split())
+    unmapped = code.upper() not in CODES
     status, reason = CODES.get(code.upper(), UNKNOWN)
     day, time = child_text(shipment_event, "Date"), child_text(shipment_event, "Time")
     if not day:
@@ -218,4 +219,5 @@ def map_event(
         carrier_event_id=None,
         carrier_code=code,
         carrier_status=description,
+        unmapped=unmapped,
     )

@@ -249,6 +249,7 @@ def map_scan(number: str, scan: Any, estimated: date | None, context: Context) -
     if not event_type and not derived:
         raise ValueError("a scan event needs an eventType or a derivedStatusCode")
     known = EVENT_TYPES.get(event_type)
+    unmapped = known is None
     status, reason = known if known is not None else (DERIVED_STATUSES.get(derived, Status.IN_TRANSIT), Reason.OTHER)
     exception_code = text(scan, "exceptionCode")
     if status in REASONED:
@@ -281,6 +282,7 @@ def map_scan(number: str, scan: Any, estimated: date | None, context: Context) -
             carrier_event_id=None,
             carrier_code=f"{event_type}/{exception_code}" if exception_code else event_type,
             carrier_status=said or description,
+            unmapped=unmapped,
         ),
         date_only,
     )

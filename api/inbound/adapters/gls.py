@@ -95,6 +95,7 @@ def map_event(number: str, parcel: dict[str, Any], event: Any, context: Context)
     stamp = text(event, "eventDateTime")
     local = datetime.fromisoformat(stamp)
     known = CODES.get(code.upper())
+    unmapped = known is None
     if known is not None:
         status, reason = known
     else:
@@ -116,4 +117,5 @@ def map_event(number: str, parcel: dict[str, Any], event: Any, context: Context)
         carrier_event_id=None,
         carrier_code=code,
         carrier_status=text(event, "description"),
+        unmapped=unmapped,
     )

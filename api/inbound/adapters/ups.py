@@ -179,6 +179,7 @@ def map_activity(number: str, activity: Any, estimated: date | None, context: Co
     if not code and not kind:
         raise ValueError("an activity needs a status code or type")
     known = CODES.get(code)
+    unmapped = known is None
     status, reason = known if known is not None else (TYPES.get(kind, Status.IN_TRANSIT), Reason.OTHER)
     local = datetime.combine(ups_date(text(activity, "date")), ups_time(text(activity, "time") or "000000"))
     address = record(record(activity, "location"), "address")
@@ -203,4 +204,5 @@ def map_activity(number: str, activity: Any, estimated: date | None, context: Co
         carrier_event_id=None,
         carrier_code=f"{kind}:{code}",
         carrier_status=description,
+        unmapped=unmapped,
     )

@@ -113,6 +113,7 @@ def map_event(tracking_number: str, event: Any, estimated: date | None, context:
     event_type = text(event, "eventType")
     if not code and not event_type:
         raise ValueError("an event needs an eventCode or an eventType")
+    unmapped = code.upper() not in CODES
     status, reason = CODES.get(code.upper(), UNKNOWN)
     stamp = text(event, "eventTimestamp")
     if not stamp:
@@ -138,4 +139,5 @@ def map_event(tracking_number: str, event: Any, estimated: date | None, context:
         carrier_event_id=None,
         carrier_code=code,
         carrier_status=event_type,
+        unmapped=unmapped,
     )

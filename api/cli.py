@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import signal
 import sys
+from datetime import UTC
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,6 +14,7 @@ from api.shell.settings import Settings
 
 if TYPE_CHECKING:
     # imported where used at run time, so that `ontime migrate` loads no more than it needs
+    from api.inbound.adapters.base import Adapted
     from api.lateness.store import OnTimeReport, OnTimeRow
 
 
@@ -156,6 +158,51 @@ def format_report(report: OnTimeReport) -> str:
     return f"on-time report for {report.month}, by {report.group_by}\n" + "\n".join(rendered)
 
 
+def inbound(args: argparse.Namespace) -> None:
+    """Map a saved carrier payload and print the events it would record; writes nothing."""
+    from api.inbound.adapters.base import PayloadError
+    from api.inbound.sources import SOURCES
+
+    source = SOURCES.get(args.source)
+    if source is None:
+        raise SystemExit(f"ontime: no such source {args.source!r}; sources: {', '.join(sorted(SOURCES))}")
+    try:
+        body = sys.stdin.buffer.read() if args.file == "-" else open(args.file, "rb").read()  # noqa: SIM115
+    except OSError as error:
+        raise SystemExit(f"ontime: cannot read {args.file}: {error.strerror}") from None
+    from api.inbound.adapters.base import Context
+
+    try:
+        adapted = source.adapt(body, Context(account_zone=args.zone))
+    except PayloadError as error:
+        raise SystemExit(f"ontime: {args.file} is not a {args.source} payload: {error}") from None
+    print(format_inbound(args.source, adapted))
+
+
+def format_inbound(source: str, adapted: Adapted) -> str:
+    headers = ["tracking number", "occurred at (UTC)", "time rule", "status", "reason", "code", "estimate", "text"]
+    rows = [
+        [
+            e.tracking_number,
+            e.occurred_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+            str(e.time_rule),
+            str(e.status),
+            str(e.reason) if e.reason else "-",
+            e.carrier_code + (" (unmapped)" if e.unmapped else ""),
+            e.estimated_delivery.isoformat() if e.estimated_delivery else "-",
+            e.carrier_status[:60],
+        ]
+        for e in adapted.events
+    ]
+    table = [headers, *rows]
+    widths = [max(len(r[i]) for r in table) for i in range(len(headers))]
+    rendered = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=False)).rstrip() for r in table]
+    rendered.insert(1, "  ".join("-" * w for w in widths))
+    lines = [f"{source}: {len(adapted.events)} events (nothing written)", *rendered]
+    lines += [f"error at {error.where}: {error.message}" for error in adapted.errors]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="ontime", description="Shipment tracking API")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -172,6 +219,13 @@ def main(argv: list[str] | None = None) -> None:
     report_cmd.add_argument("--account", help="one account's shipments only")
     report_cmd.add_argument("--carrier", help="one carrier's shipments only")
     report_cmd.set_defaults(run=report)
+    inbound_cmd = commands.add_parser(
+        "inbound", help="map a saved carrier payload and print its events; writes nothing"
+    )
+    inbound_cmd.add_argument("source", help="the source: dhl, ups, fedex, aftership, easypost, …")
+    inbound_cmd.add_argument("file", help="the saved payload (- for standard input)")
+    inbound_cmd.add_argument("--zone", default="UTC", help="the account's time zone, for times with no place (UTC)")
+    inbound_cmd.set_defaults(run=inbound)
     args = parser.parse_args(argv)
     args.run(args)
 

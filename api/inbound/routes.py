@@ -4,13 +4,16 @@ POST and GET /v1/integrations."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
-from litestar.params import JSONBody, QueryParameter
+from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody, Schema
+from litestar.openapi.spec.enums import OpenAPIType
+from litestar.params import FromPath, JSONBody, QueryParameter
 
 from api.inbound import service, store
 from api.inbound.adapters.base import ItemError
@@ -25,9 +28,39 @@ from api.shell.params import AccountId, Cursor
 
 DEFAULT_MAX_BODY = 4 * 1024 * 1024
 
-SourceName = Annotated[
-    str, msgspec.Meta(min_length=1, max_length=32, pattern=r"^[a-z_]+$", description=", ".join(sorted(SOURCES)))
+SourceName = Literal[
+    "aftership",
+    "canada_post",
+    "correos",
+    "correos_express",
+    "ctt_express",
+    "dhl",
+    "dhl_express",
+    "easypost",
+    "fedex",
+    "gls",
+    "ups",
+    "usps",
 ]
+
+
+@dataclass
+class PayloadOperation(Operation):
+    """The body is the source's own document, read as bytes (not by a DTO):
+    documented here as what it is, JSON or XML as the source sends it."""
+
+    def __post_init__(self) -> None:
+        if self.request_body is None:
+            self.request_body = RequestBody(
+                required=True,
+                description="the source's own payload, unchanged, at most ONTIME_INBOUND_MAX_BODY_BYTES (4 MiB)",
+                content={
+                    "application/json": OpenAPIMediaType(schema=Schema(type=OpenAPIType.OBJECT)),
+                    "application/xml": OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING)),
+                },
+            )
+
+
 PayloadId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_]+$")]
 IntegrationParam = Annotated[
     str | None,
@@ -168,6 +201,7 @@ class InboundController(Controller):
         ),
         status_code=201,
         request_max_body_size=None,  # read_body enforces the inbound limit and names it
+        operation_class=PayloadOperation,
         security=[{"apiKey": []}, {}],
         responses=problems(400, 401, 404, 413, 503),
     )
@@ -175,7 +209,7 @@ class InboundController(Controller):
         self,
         request: Request[Any, Any, Any],
         pool: NamedDependency[Pool],
-        source: SourceName,
+        source: FromPath[SourceName],
         integration: IntegrationParam = None,
     ) -> service.InboundAnswer:
         known = service.source_or_404(source)
@@ -229,7 +263,7 @@ class InboundController(Controller):
         responses=problems(400, 401, 404, 503),
     )
     async def replay(
-        self, pool: NamedDependency[Pool], caller: NamedDependency[Principal], payload_id: PayloadId
+        self, pool: NamedDependency[Pool], caller: NamedDependency[Principal], payload_id: FromPath[PayloadId]
     ) -> service.InboundAnswer:
         return await service.replay(pool, caller, payload_id)
 

@@ -89,6 +89,16 @@ class Deployment:
                     f"/v1/shipments/{shipment_id}/events",
                     json={"status": "in_transit", "occurred_at": "2026-11-20T09:00:00Z", "event_id": f"e{n}"},
                 ).raise_for_status()
+            # an integration and a kept inbound payload (one event matched, on FUZZ0) to list and replay
+            admin.post(
+                "/v1/integrations", json={"source": "easypost", "account_id": self.account_id}
+            ).raise_for_status()
+            payload = (ROOT / "tests/fixtures/inbound/easypost/in_transit.json").read_bytes()
+            admin.post(
+                "/v1/inbound/easypost",
+                content=payload.replace(b"9400110898825022579493", b"FUZZ0"),
+                headers={"Authorization": f"Bearer {self.keys['customer']}"},
+            ).raise_for_status()
 
 
 @pytest.fixture(scope="module")
@@ -117,6 +127,8 @@ def realistic(case: schemathesis.Case, role: str, deployment: Deployment) -> Non
     if positive and creating and role == "admin" and isinstance(case.body, dict):
         case.body["account_id"] = deployment.account_id
     put_right(case)
+    if positive and case.method == "POST" and case.path == "/v1/integrations" and isinstance(case.body, dict):
+        case.body["account_id"] = deployment.account_id
 
 
 def the_document() -> dict[str, Any]:

@@ -200,10 +200,11 @@ async def test_xml_entity_tricks_and_malformed_xml_are_a_400_and_nothing_is_kept
     assert await payload_count(db) == before
 
 
-async def test_an_unknown_source_is_404_naming_it_and_a_support_key_may_not_post(api: Api) -> None:
+async def test_an_unknown_source_is_a_400_naming_it_and_a_support_key_may_not_post(api: Api) -> None:
     _, customer = await api.customer()
     r = await customer.post("/v1/inbound/pigeon", content=b"{}")
-    assert r.status_code == 404 and problem(r)["errors"][0]["path"] == "path.source"
+    assert r.status_code == 400, r.text
+    assert problem(r)["errors"][0]["path"] == "path.source"
     support = await api.role("support")
     assert (await support.post("/v1/inbound/ups", content=b"{}")).status_code == 404
     assert (await api.client.post("/v1/inbound/ups", content=b"{}")).status_code == 401

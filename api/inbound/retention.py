@@ -37,6 +37,7 @@ async def sweep(pool: database.Pool, retention_days: float) -> int:
         ids = [r["id"] for r in await pool.fetch(SKIP_SET_ASIDE, cutoff, BATCH, LOOP, now)]
         if not ids:
             return deleted
+        before = deleted
         try:
             async with database.transaction(pool) as conn:
                 await conn.execute(store.DELETE_MANY, ids)
@@ -56,7 +57,7 @@ async def sweep(pool: database.Pool, retention_days: float) -> int:
                 except Exception as error:
                     async with database.transaction(pool) as conn:
                         await set_aside.put(conn, LOOP, payload_id, error, now)
-        DELETED.inc(len(ids))
+        DELETED.inc(deleted - before)
         if len(ids) < BATCH:
             return deleted
 

@@ -15,6 +15,7 @@ from typing import Any, Literal
 import msgspec
 from litestar import Request
 from litestar.connection import ASGIConnection
+from litestar.di import NamedDependency
 from litestar.handlers.base import BaseRouteHandler
 from litestar.types import Guard
 
@@ -143,7 +144,7 @@ def allow(*roles: Role) -> Guard:
     return guard
 
 
-async def provide_caller(request: Request[Any, Any, Any], pool: Pool) -> Principal:
+async def provide_caller(request: Request[Any, Any, Any], pool: NamedDependency[Pool]) -> Principal:
     """The `caller` dependency: the principal a guard verified, or verified now.
 
     It takes `pool` (unused) so that Litestar resolves the two one after the

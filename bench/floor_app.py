@@ -64,19 +64,38 @@ def create_app(database_url: str, *, pool_min_size: int, pool_max_size: int) -> 
     return Litestar(route_handlers=[get_shipment, get_changes], lifespan=[lifespan], debug=False)
 
 
+def app_from_env() -> Litestar:
+    """The floor of one worker, for granian or several uvicorn workers."""
+    return create_app(
+        os.environ["DATABASE_URL"],
+        pool_min_size=int(os.environ.get("ONTIME_POOL_MIN_SIZE", "2")),
+        pool_max_size=int(os.environ.get("ONTIME_POOL_MAX_SIZE", "10")),
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.floor_app")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
-    app = create_app(
-        os.environ["DATABASE_URL"],
-        pool_min_size=int(os.environ.get("ONTIME_POOL_MIN_SIZE", "2")),
-        pool_max_size=int(os.environ.get("ONTIME_POOL_MAX_SIZE", "10")),
-    )
-    # the same settings as api.cli.serve
+    # the same server and workers as `ontime serve` (api.cli) under the same environment
+    server = os.environ.get("ONTIME_SERVER") or "uvicorn"
+    workers = int(os.environ.get("ONTIME_WORKERS") or 1)
+    if server == "granian":
+        from granian import Granian
+        from granian.constants import Interfaces, Loops
+        from granian.log import LogLevels
+
+        Granian(
+            "bench.floor_app:app_from_env", factory=True, address=args.host, port=args.port,
+            interface=Interfaces.ASGI, workers=workers, loop=Loops.uvloop, log_level=LogLevels.warning,
+            log_access=False,
+        ).serve()  # fmt: skip
+        return
     uvicorn.run(
-        app,
+        app_from_env() if workers == 1 else "bench.floor_app:app_from_env",
+        factory=workers > 1,
+        workers=workers if workers > 1 else None,
         host=args.host,
         port=args.port,
         loop="uvloop",

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
 from datetime import UTC
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from api.shell.settings import Settings
 
@@ -47,29 +48,62 @@ def _migrate_and_bootstrap(settings: Settings, database_url: str) -> None:
         print(f"admin key: {secret}", flush=True)
 
 
-def serve(args: argparse.Namespace) -> None:
-    import uvicorn
+SERVERS = ("uvicorn", "granian")
 
+
+def worker_app() -> Any:
+    """The app of one worker process when there are several (or under granian):
+    built from the environment, where `serve` has put the resolved DATABASE_URL
+    after migrating, so workers neither migrate nor start PostgreSQL."""
     from api.app import create_app
+
+    settings = Settings.from_env()
+    return create_app(settings, database_url=os.environ["DATABASE_URL"])
+
+
+def serve(args: argparse.Namespace) -> None:
     from api.shell.database import resolve_database_url
 
     settings = Settings.from_env()
+    server = args.server or os.environ.get("ONTIME_SERVER") or "uvicorn"
+    workers = args.workers or int(os.environ.get("ONTIME_WORKERS") or 1)
+    if server not in SERVERS:
+        raise SystemExit(f"ontime: ONTIME_SERVER must be one of {', '.join(SERVERS)}, not {server!r}")
+    if workers < 1:
+        raise SystemExit(f"ontime: ONTIME_WORKERS must be at least 1, not {workers}")
     database_url = resolve_database_url(settings)
     _migrate_and_bootstrap(settings, database_url)
+    os.environ["DATABASE_URL"] = database_url  # for worker_app, in every worker
     host = args.host or settings.host
     port = args.port or settings.port
-    print(f"serving on http://{host}:{port} (API docs at /docs)", file=sys.stderr, flush=True)
+    print(
+        f"serving on http://{host}:{port} with {server}, {workers} worker(s) (API docs at /docs)",
+        file=sys.stderr,
+        flush=True,
+    )
+    if server == "granian":
+        _serve_granian(host, port, workers, args.log_level)
+    else:
+        _serve_uvicorn(host, port, workers, args.log_level)
+
+
+def _serve_uvicorn(host: str, port: int, workers: int, log_level: str) -> None:
+    import uvicorn
+
     # uvicorn shuts down gracefully on SIGTERM, then raises the signal again
     # with the handler it found; make that handler a normal exit, so exit
     # handlers run and the embedded PostgreSQL this process started is stopped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     uvicorn.run(
-        create_app(settings, database_url=database_url),
+        # one worker: the app in this process; several: each builds its own
+        worker_app() if workers == 1 else "api.cli:worker_app",
+        factory=workers > 1,
+        workers=workers if workers > 1 else None,
         host=host,
         port=port,
         loop="uvloop" if sys.platform != "win32" else "asyncio",
         http="httptools",
-        log_level=args.log_level,
+        log_level=log_level,
         access_log=False,
         lifespan="on",
         # Live frames are encoded once per change and sent as they are:
@@ -77,6 +111,29 @@ def serve(args: argparse.Namespace) -> None:
         # zlib context (hundreds of KB) for every open socket.
         ws_per_message_deflate=False,
     )
+
+
+def _serve_granian(host: str, port: int, workers: int, log_level: str) -> None:
+    try:
+        from granian import Granian
+        from granian.constants import Interfaces, Loops
+        from granian.log import LogLevels
+    except ImportError:
+        raise SystemExit("ontime: granian is not installed; pip install 'ontime[granian]'") from None
+    # granian stops its workers gracefully on SIGTERM and SIGINT (lifespan
+    # shutdown included) and then returns here, so exit handlers run.
+    Granian(
+        "api.cli:worker_app",
+        factory=True,
+        address=host,
+        port=port,
+        interface=Interfaces.ASGI,
+        workers=workers,
+        loop=Loops.uvloop if sys.platform != "win32" else Loops.asyncio,
+        log_level=LogLevels(log_level),
+        log_access=False,
+        websockets=True,
+    ).serve()
 
 
 def migrate(_args: argparse.Namespace) -> None:
@@ -210,6 +267,8 @@ def main(argv: list[str] | None = None) -> None:
     serve_cmd.add_argument("--host", help="address to bind (default 127.0.0.1, or ONTIME_HOST)")
     serve_cmd.add_argument("--port", type=int, help="port (default 8000, or ONTIME_PORT)")
     serve_cmd.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    serve_cmd.add_argument("--server", choices=SERVERS, help="ASGI server (default uvicorn, or ONTIME_SERVER)")
+    serve_cmd.add_argument("--workers", type=int, help="worker processes (default 1, or ONTIME_WORKERS)")
     serve_cmd.set_defaults(run=serve)
     migrate_cmd = commands.add_parser("migrate", help="apply migrations and exit")
     migrate_cmd.set_defaults(run=migrate)

@@ -2,7 +2,9 @@
 
 Polling: `GET /v1/shipments/{id}` with a customer key, plain (200) and with
 If-None-Match (304), against bench/floor_app.py, a bare Litestar handler doing
-one primary-key fetch of the same row. Ingest: `POST /v1/events` in batches of
+one primary-key fetch of the same row. The change feed: a page of 100 changes
+after a cursor, `GET /v1/changes?after=N`, against a raw keyset query of the
+same account's changes through the same floor app. Ingest: `POST /v1/events` in batches of
 500 against raw asyncpg `executemany` of the same rows into `events`, from this
 process. Both HTTP servers are one uvicorn process each with the same settings
 and pool size, on the same fresh database; wrk, a process of its own, loads them.
@@ -29,7 +31,8 @@ from bench import harness
 from bench.harness import FLOOR_APP, OUT_DIR, Aim, Benchmark, Figure, Result, Row, Server, call, figure, say, usage
 from bench.wrk import Load, run_wrk
 
-POLL_AIM = Aim(min_ratio=0.8)
+POLL_AIM = Aim(min_ratio=1.0)
+CONDITIONAL_AIM = Aim(min_ratio=1.2)  # a 304 carries no body: it should cost less than the floor's fetch
 INGEST_AIM = Aim(min_ratio=0.3, min_value=5_000)
 
 # The ingest targets, made in SQL, and the event every batch item carries.
@@ -54,7 +57,8 @@ ITEM = msgspec.json.encode(
 ).decode()
 # Each load run's events get occurred_at values of their own, later than the
 # previous run's, so every event is the newest of its shipment and moves it.
-RUN_TAGS = ("check", "warm", "run")
+# ("feed": the events that fill the change feed before it is read.)
+RUN_TAGS = ("feed", "check", "warm", "run")
 RUN_SPACING = timedelta(days=10)
 
 INSERT_EVENT = """
@@ -228,7 +232,7 @@ async def compare_polling(ontime: Server, floor: Server, fixture: Fixture, setti
     conditional = await poll("polling ontime 304", ontime, fixture, fixture.etag, settings)
     return [
         Row("GET /v1/shipments/{id} (200)", "req/s", plain, floor_load, POLL_AIM),
-        Row("same, If-None-Match (304)", "req/s", conditional, floor_load, POLL_AIM),
+        Row("same, If-None-Match (304)", "req/s", conditional, floor_load, CONDITIONAL_AIM),
     ]
 
 
@@ -332,12 +336,61 @@ async def ingest_floor(database_url: str, ingest: Ingest, events: int, connectio
 async def compare_ingest(
     ontime: Server, fixture: Fixture, database_url: str, batch: int, settings: LoadSettings
 ) -> Row:
-    ingest = Ingest(fixture.targets, batch, datetime.now(UTC).replace(microsecond=0) - 4 * RUN_SPACING)
+    ingest = Ingest(fixture.targets, batch, first_occurred_at())
     load, measured, notes = await ingest_ontime(ontime, fixture, ingest, database_url, settings)
     events = max(load.answered, settings.connections) * batch
     say(f"ingest floor: the same {events:,} events by executemany…")
     floor = await ingest_floor(database_url, ingest, events, settings.connections)
     return Row(f"POST /v1/events ({batch}/batch)", "events/s", measured, floor, INGEST_AIM, tuple(notes))
+
+
+# -- the change feed -----------------------------------------------------------
+
+FEED_AIM = Aim(min_ratio=1.0)
+FEED_PAGE = 100
+
+
+def first_occurred_at() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0) - (len(RUN_TAGS) + 1) * RUN_SPACING
+
+
+async def fill_feed(ontime: Server, fixture: Fixture, database_url: str, pages: int) -> tuple[str, int]:
+    """Carrier events until the account's feed holds `pages` pages after its
+    first change; the account and that cursor."""
+    ingest = Ingest(fixture.targets, 50, first_occurred_at())
+    headers = bearer(fixture.carrier_key) | {"Content-Type": "application/json"}
+    query = "select account_id, min(seq), count(*) from changes where shipment_id = $1 group by account_id"
+    [(account_id, first, _)] = await harness.fetch(database_url, query, fixture.shipment_id)
+    count_query = "select count(*) from changes where account_id = $1 and seq > $2"
+    async with httpx.AsyncClient(base_url=ontime.url, timeout=60) as http:
+        for batch_number in range(1000):
+            [(count,)] = await harness.fetch(database_url, count_query, account_id, first)
+            if count > pages * FEED_PAGE:
+                return account_id, first
+            answer = await http.post("/v1/events", content=ingest.body("feed", batch_number), headers=headers)
+            if answer.status_code != 200:
+                raise RuntimeError(f"filling the feed: {answer.status_code}: {answer.text[:500]}")
+    raise RuntimeError("the change feed did not fill")
+
+
+async def compare_feed(
+    ontime: Server, floor: Server, fixture: Fixture, database_url: str, settings: LoadSettings
+) -> Row:
+    account_id, after = await fill_feed(ontime, fixture, database_url, pages=3)
+    paths = {
+        "ontime": f"/v1/changes?after={after}&limit={FEED_PAGE}",
+        "floor": f"/v1/changes?account_id={account_id}&after={after}&limit={FEED_PAGE}",
+    }
+    measured = {}
+    for name, server in (("floor", floor), ("ontime", ontime)):
+        page = await expect_status("GET", server.url + paths[name], bearer(fixture.customer_key), 200)
+        if len(page.json()["items"]) != FEED_PAGE:
+            raise RuntimeError(f"{name}: a short page of the feed: {page.text[:300]}")
+        args = [fixture.customer_key]
+        _, measured[name] = await warm_then_measure(
+            f"feed {name}", server, paths[name], "poll", lambda _tag, a=args: a, settings, "req"
+        )
+    return Row(f"GET /v1/changes ({FEED_PAGE} a page)", "req/s", measured["ontime"], measured["floor"], FEED_AIM)
 
 
 # -- the run -------------------------------------------------------------------
@@ -356,6 +409,7 @@ def measure(options: argparse.Namespace) -> Result:
             async def scenarios() -> list[Row]:
                 fixture = await prepare(ontime, admin_key, database_url, options.targets)
                 polling = await compare_polling(ontime, floor, fixture, poll_settings)
+                polling.append(await compare_feed(ontime, floor, fixture, database_url, poll_settings))
                 return [*polling, await compare_ingest(ontime, fixture, database_url, options.batch, ingest_settings)]
 
             rows = asyncio.run(scenarios())

@@ -249,7 +249,13 @@ async def check_query(request: Request[Any, Any, Any]) -> None:
     (a misspelt filter must not silently widen a list), and PostgreSQL text cannot
     hold NUL, so a parameter with one is a 400 and a path with one names nothing
     (404). (async: Litestar runs a plain function hook on a worker thread.)"""
-    if not request.url.path.startswith("/v1/"):
+    # from the scope: request.url builds a URL object, on every request
+    path: str = request.scope["path"]
+    if not path.startswith("/v1/"):
+        return
+    if not request.scope.get("query_string"):  # most polls: nothing to check but the path
+        if "\x00" in path:
+            raise not_found("resource")
         return
     known = _query_names(request)
     seen: set[str] = set()
@@ -265,5 +271,5 @@ async def check_query(request: Request[Any, Any, Any]) -> None:
                 [FieldError(f"query.{name}", f"not a parameter of this endpoint (it takes: {accepted})")],
                 "invalid query parameter",
             )
-    if "\x00" in request.url.path:
+    if "\x00" in path:
         raise not_found("resource")

@@ -15,6 +15,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
 from api.shell.database import pool_of
 
 REQUESTS = Counter("ontime_http_requests", "HTTP requests answered, by status", ["status"])
+# each status's child, looked up once per process: labels() takes a lock and
+# builds a tuple key on every call, on every request
+_BY_STATUS: dict[int, Any] = {}
 EVENTS = Counter("ontime_events", "Tracking events received", ["outcome"])
 
 
@@ -61,7 +64,11 @@ def count_statuses(app: ASGIApp) -> ASGIApp:
 
         async def counting_send(message: Message) -> None:
             if message["type"] == "http.response.start":
-                REQUESTS.labels(str(message["status"])).inc()
+                status = message["status"]
+                child = _BY_STATUS.get(status)
+                if child is None:
+                    child = _BY_STATUS[status] = REQUESTS.labels(str(status))
+                child.inc()
             await send(message)
 
         await app(scope, receive, counting_send)

@@ -239,6 +239,45 @@ async def get(conn: Executor, shipment_id: str, account_id: str | None) -> Shipm
     return None if row is None else shipment_from_row(row)
 
 
+# What a shipment's ETag is made of and nothing more: one primary-key read with
+# no join to build and no jsonb to decode, for a conditional GET that is most
+# often answered 304. Read from the database every time (never from a cache),
+# so a shipment changed by another process a moment ago is never answered 304.
+ETAG_FIELDS = """
+select s.version, s.status, s.promised_by, s.delivered_at, s.estimated_delivery,
+       coalesce(s.last_event_at, s.created_at) as last_movement,
+       s.late and exists (select 1 from late_deliveries l where l.shipment_id = s.id) as has_late_record
+from shipments s
+where s.id = $1 and s.account_id = $2
+"""
+
+
+class EtagFields(msgspec.Struct, frozen=True):
+    version: int
+    status: Status
+    promised_by: datetime
+    delivered_at: datetime | None
+    estimated_delivery: datetime | None
+    last_movement: datetime
+    has_late_record: bool
+
+
+async def etag_fields(conn: Executor, shipment_id: str, account_id: str) -> EtagFields | None:
+    """What the ETag of a shipment in `account_id` is made of, or None when there is none."""
+    row = await conn.fetchrow(ETAG_FIELDS, shipment_id, account_id)
+    if row is None:
+        return None
+    return EtagFields(
+        row["version"],
+        Status(row["status"]),
+        _instant(row["promised_by"]),
+        _instant(row["delivered_at"]),
+        _instant(row["estimated_delivery"]),
+        _instant(row["last_movement"]),
+        bool(row["has_late_record"]),
+    )
+
+
 async def lock_by_ids(conn: Connection, ids: Sequence[str]) -> list[Shipment]:
     locked = [r["id"] for r in await conn.fetch(LOCK_IDS, list(ids))]
     return await _read_locked(conn, locked)

@@ -99,11 +99,14 @@ async def record(
     )
 
 
-def by_account(answered: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
-    """(account id, shipment id) pairs, in the order answered, grouped by account."""
+def by_account(answered: Iterable[tuple[str, str | None]]) -> dict[str, list[str]]:
+    """(account id, shipment id) pairs, in the order answered, grouped by account;
+    an answer about the account itself (a case on no shipment) names the account alone."""
     touched: dict[str, list[str]] = {}
     for account_id, shipment_id in answered:
-        touched.setdefault(account_id, []).append(shipment_id)
+        ids = touched.setdefault(account_id, [])
+        if shipment_id is not None:
+            ids.append(shipment_id)
     return touched
 
 

@@ -320,3 +320,15 @@ async def test_a_breached_case_on_an_account_reaches_a_live_subscriber_of_that_a
         assert len(kinds) == 1 and case["id"] in kinds[0]
     finally:
         await hub.stop()
+
+
+async def test_an_admin_reads_an_account_feed_holding_a_case_on_no_shipment(api: Api, pool: asyncpg.Pool):
+    account_id, _, _, support = await _desk(api)
+    opened = await support.post("/v1/cases", json={"account_id": account_id, "type": "other", "subject": "Billing"})
+    assert opened.status_code == 201, opened.text
+    admin = await api.role("admin")
+    answer = await admin.get("/v1/changes", params={"after": 0, "account_id": account_id})
+    assert answer.status_code == 200, answer.text
+    assert opened.json()["id"] in answer.text
+    audited = await pool.fetch("select account_id from audit_log where action like 'GET /v1/changes%'")
+    assert [row["account_id"] for row in audited] == [account_id]

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
-from litestar import Litestar, Request, Response
+from litestar import Litestar, Request, Response, Router
 from litestar.di import Provide
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import OpenAPIConfig
@@ -23,6 +23,8 @@ from api.cases.routes import CaseController, CasePolicyController, NoteControlle
 from api.changes import log as change_log
 from api.changes.routes import ChangeController
 from api.deadlines import sweep as deadlines
+from api.feedback import store as feedback_store
+from api.feedback.routes import FeedbackController, rate_limits, shipment_feedback
 from api.inbound import retention as inbound_retention
 from api.inbound.routes import InboundController, IntegrationController
 from api.lateness import sweep as promises
@@ -60,6 +62,9 @@ def create_app(
             database_url, min_size=settings.pool_min_size, max_size=settings.pool_max_size
         )
         cache = app.state.key_cache = KeyCache(settings.key_cache_seconds)
+        app.state.feedback_links = wire.FeedbackLinks(
+            keys=await feedback_store.link_keys(app.state.pool), base_url=settings.link_base
+        )
         listener = app.state.listener = Listener(database_url)
 
         def on_revoked(payload: str) -> None:
@@ -145,6 +150,12 @@ def create_app(
             NoteController,
             InboundController,
             IntegrationController,
+            Router(
+                "/",
+                route_handlers=[FeedbackController],
+                middleware=rate_limits(settings.feedback_per_address_per_minute, settings.feedback_per_link_per_minute),
+            ),
+            shipment_feedback,
             live,
             healthz,
             readyz,

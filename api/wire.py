@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -17,6 +18,7 @@ from domain.events import (
     RiskChanged,
     ShipmentCreated,
 )
+from domain.feedback import LinkKeys
 from domain.shipment import LateDelivery, Place, PromiseRevision, Recipient, Shipment, TrackingEvent
 from domain.status import Reason, Status
 
@@ -46,6 +48,9 @@ class ShipmentOut(msgspec.Struct, kw_only=True):
     destination: Place | None
     # personal data: present only for readers allowed to see it (and asking)
     recipient: Recipient | msgspec.UnsetType | None = msgspec.UNSET
+    # the link to send the recipient for a rating (null until delivered), beside
+    # the recipient and only for readers who see it
+    feedback_url: str | msgspec.UnsetType | None = msgspec.UNSET
     service_level: str | None
     metadata: dict[str, Any] | None
     created_at: datetime
@@ -118,7 +123,25 @@ CHANGES: tuple[type[msgspec.Struct], ...] = (
 )
 
 
-def shipment_out(shipment: Shipment, now: datetime, *, with_recipient: bool = False) -> ShipmentOut:
+@dataclass(frozen=True)
+class FeedbackLinks:
+    """Where a delivered shipment's recipient rates it: `{base_url}/f/{token}`."""
+
+    keys: LinkKeys
+    base_url: str
+
+    def url_for(self, shipment: Shipment) -> str | None:
+        delivered_at = shipment.progress.delivered_at
+        if delivered_at is None or shipment.status is not Status.DELIVERED:
+            return None
+        return f"{self.base_url}/f/{self.keys.sign(shipment.id, delivered_at)}"
+
+
+def shipment_out(
+    shipment: Shipment, now: datetime, *, with_recipient: bool = False, links: FeedbackLinks | None = None
+) -> ShipmentOut:
+    """A reader who sees the recipient sees the feedback link too (null without `links`:
+    a shipment just created is never delivered)."""
     progress = shipment.progress
     return ShipmentOut(
         id=shipment.id,
@@ -142,6 +165,7 @@ def shipment_out(shipment: Shipment, now: datetime, *, with_recipient: bool = Fa
         origin=shipment.origin,
         destination=shipment.destination,
         recipient=shipment.recipient if with_recipient else msgspec.UNSET,
+        feedback_url=(None if links is None else links.url_for(shipment)) if with_recipient else msgspec.UNSET,
         service_level=shipment.service_level,
         metadata=shipment.metadata,
         created_at=shipment.created_at,
@@ -289,3 +313,27 @@ def case_change_kind_and_body(case: Case, change: CaseChange) -> tuple[str, byte
         case CaseBreached(deadline=deadline):
             return "case_breached", _encode(CaseBreachedChange(case=after, deadline=deadline.value))
     raise TypeError(f"unknown case change {change!r}")
+
+
+# -- satisfaction ---------------------------------------------------------------
+
+
+class FeedbackOut(msgspec.Struct, kw_only=True):
+    """The recipient's rating of a delivered shipment."""
+
+    shipment_id: str
+    rating: int
+    comment: str | None
+    # whether the delivery kept its promise, as it stood when rated
+    on_time: bool
+    delivered_at: datetime
+    received_at: datetime
+
+
+class FeedbackReceivedChange(msgspec.Struct, tag_field="type", tag="feedback_received", kw_only=True):
+    """The recipient rated the delivery through its feedback link."""
+
+    feedback: FeedbackOut
+
+
+CHANGES += (FeedbackReceivedChange,)

@@ -49,8 +49,10 @@ _PROBLEM_WHEN = {
     401: "No API key, or an unknown or revoked one",
     404: "No such resource, or not one this key may see",
     409: "The request conflicts with the resource's state",
+    410: "The link has expired",
     413: "The request body is too large",
     422: "The request is well formed but cannot be processed (e.g. an Idempotency-Key reused with another body)",
+    429: "Too many requests; retry after `Retry-After` seconds",
     503: "The database is unavailable; retry after `Retry-After` seconds",
 }
 
@@ -189,9 +191,15 @@ def _on_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> R
             errors.append(FieldError(_parameter_path(request, key, source), message))
         exc.detail = "invalid query parameter" if all(e.path.startswith("query.") for e in errors) else title
     detail = exc.detail if exc.detail and exc.detail != title else None
+    headers = exc.headers
     if exc.status_code == 413:
         detail = "the request body is larger than this endpoint accepts (1 MiB)"
-    return problem_response(Problem(exc.status_code, slug, title, detail, errors, exc.headers))
+    if exc.status_code == 429:
+        # Litestar's rate limiter says when the window resets; clients read Retry-After
+        reset = (headers or {}).get("RateLimit-Reset", "60")
+        headers = {**(headers or {}), "Retry-After": reset}
+        detail = f"too many requests from this address or for this link; retry after {reset} seconds"
+    return problem_response(Problem(exc.status_code, slug, title, detail, errors, headers))
 
 
 def _on_connection_lost(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:

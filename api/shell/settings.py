@@ -43,6 +43,21 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # inbound carrier payloads: the largest body taken, and how long each is kept
     inbound_max_body_bytes: int = 4 * 1024 * 1024
     inbound_retention_days: float = 30.0
+    # where people reach this service, for the links it hands out (a recipient's
+    # feedback link); empty means http://HOST:PORT, right only on that machine
+    public_url: str = ""
+    # the keyless feedback endpoints: requests a minute per client address and per link
+    feedback_per_address_per_minute: int = 30
+    feedback_per_link_per_minute: int = 10
+
+    def __post_init__(self) -> None:
+        if self.public_url and not self.public_url.startswith(("http://", "https://")):
+            raise ValueError("ONTIME_PUBLIC_URL must start with https:// (or http://), e.g. https://track.example.com")
+
+    @property
+    def link_base(self) -> str:
+        """The start of every link the service hands out, without a trailing slash."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -66,6 +81,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "live_poll_seconds": "ONTIME_LIVE_POLL_SECONDS",
             "inbound_max_body_bytes": "ONTIME_INBOUND_MAX_BODY_BYTES",
             "inbound_retention_days": "ONTIME_INBOUND_RETENTION_DAYS",
+            "public_url": "ONTIME_PUBLIC_URL",
+            "feedback_per_address_per_minute": "ONTIME_FEEDBACK_PER_ADDRESS_PER_MINUTE",
+            "feedback_per_link_per_minute": "ONTIME_FEEDBACK_PER_LINK_PER_MINUTE",
         }
         for field, var in names.items():
             raw = env.get(var)

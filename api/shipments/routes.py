@@ -117,6 +117,12 @@ async def readable_shipment(
     return shipment, loaded
 
 
+def feedback_links(request: Request[Any, Any, Any]) -> wire.FeedbackLinks:
+    """The signer of feedback links, loaded when the app starts."""
+    links: wire.FeedbackLinks = request.app.state.feedback_links
+    return links
+
+
 class ShipmentPage(msgspec.Struct):
     items: list[wire.ShipmentOut]
     next_cursor: str | None
@@ -245,7 +251,9 @@ class ShipmentController(Controller):
         tag = etag_of(shipment, now)
         if if_none_match is not None and matches(if_none_match, tag):
             return json_response(b"", 304, {"ETag": tag})  # not modified: no body
-        return Response(wire.shipment_out(shipment, now, with_recipient=True), headers={"ETag": tag})
+        return Response(
+            wire.shipment_out(shipment, now, with_recipient=True, links=feedback_links(request)), headers={"ETag": tag}
+        )
 
     @get(
         "/",
@@ -299,7 +307,10 @@ class ShipmentController(Controller):
                 )
         with_recipient = include == "recipient"
         return ShipmentPage(
-            items=[wire.shipment_out(s, now, with_recipient=with_recipient) for s in shipments],
+            items=[
+                wire.shipment_out(s, now, with_recipient=with_recipient, links=feedback_links(request))
+                for s in shipments
+            ],
             next_cursor=shipments[-1].id if more else None,
         )
 
@@ -350,7 +361,9 @@ class ShipmentController(Controller):
             duplicate=result.duplicate,
             rejected=result.rejected,
             shipment=(
-                wire.shipment_out(shipment, utcnow(), with_recipient=True) if caller.reads_shipments else msgspec.UNSET
+                wire.shipment_out(shipment, utcnow(), with_recipient=True, links=feedback_links(request))
+                if caller.reads_shipments
+                else msgspec.UNSET
             ),
         )
         return Response(answer, status_code=201 if result.accepted else 200)
@@ -372,7 +385,7 @@ class ShipmentController(Controller):
         data: JSONBody[RevisePromise],
     ) -> wire.ShipmentOut:
         shipment = await service.revise_promise(pool, caller, shipment_id, data, audit.access(request, caller))
-        return wire.shipment_out(shipment, utcnow(), with_recipient=True)
+        return wire.shipment_out(shipment, utcnow(), with_recipient=True, links=feedback_links(request))
 
     @get(
         "/{shipment_id:str}/promise",

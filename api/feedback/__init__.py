@@ -1,0 +1,1 @@
+"""Satisfaction after delivery: the recipient rates a shipment through its feedback link."""

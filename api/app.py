@@ -24,6 +24,7 @@ from api.changes import log as change_log
 from api.changes.routes import ChangeController
 from api.deadlines import sweep as deadlines
 from api.feedback import store as feedback_store
+from api.feedback.page import FeedbackPage
 from api.feedback.routes import FeedbackController, rate_limits, shipment_feedback
 from api.inbound import retention as inbound_retention
 from api.inbound.routes import InboundController, IntegrationController
@@ -152,7 +153,7 @@ def create_app(
             IntegrationController,
             Router(
                 "/",
-                route_handlers=[FeedbackController],
+                route_handlers=[FeedbackController, FeedbackPage],
                 middleware=rate_limits(settings.feedback_per_address_per_minute, settings.feedback_per_link_per_minute),
             ),
             shipment_feedback,

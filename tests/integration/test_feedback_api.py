@@ -175,15 +175,15 @@ async def app_settings() -> Settings:
         pool_max_size=5,
         deadline_poll_seconds=3600,
         feedback_per_address_per_minute=30,
-        feedback_per_link_per_minute=4,
+        feedback_per_link_per_minute=6,
     )
 
 
 async def test_a_link_tried_too_often_is_a_429_with_retry_after(api: Api):
     _, _, shipment = await delivered(api)
     token = token_of(shipment)
-    codes = [(await api.client.get(f"/v1/feedback/{token}")).status_code for _ in range(5)]
-    assert codes == [200, 200, 200, 200, 429]
+    codes = [(await api.client.get(f"/v1/feedback/{token}")).status_code for _ in range(7)]
+    assert codes == [200] * 6 + [429]
     r = await api.client.post(f"/v1/feedback/{token}", json={"rating": 5})
     assert r.status_code == 429 and int(r.headers["Retry-After"]) > 0
     assert problem(r)["type"].endswith("/too-many-requests")
@@ -195,3 +195,40 @@ async def test_a_link_tried_too_often_is_a_429_with_retry_after(api: Api):
 async def test_one_address_trying_many_links_is_stopped(api: Api):
     codes = [(await api.client.get(f"/v1/feedback/guess{i:04d}")).status_code for i in range(31)]
     assert codes[:30] == [404] * 30 and codes[30] == 429
+
+
+async def test_the_recipient_rates_through_the_page_in_their_language_once(api: Api, db: asyncpg.Connection):
+    _, _, shipment = await delivered(api)
+    path = "/f/" + token_of(shipment)
+    page = await api.client.get(path, headers={"Accept-Language": "fr-FR, es;q=0.8, en;q=0.5"})
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "¿Qué tal fue la entrega?" in page.text and 'lang="es"' in page.text
+    assert page.text.count('type="radio" name="rating"') == 5 and '<label for="comment">' in page.text
+    assert "http" not in page.text.replace(f"{shipment['feedback_url']}", "")  # nothing from another host
+
+    missing = await api.client.post(path, data={"comment": "no rating"})
+    assert missing.status_code == 400 and "Please choose a rating from 1 to 5." in missing.text
+    assert "no rating" in missing.text  # the comment is kept for the second try
+
+    sent = await api.client.post(path, data={"rating": "2", "comment": "<script>alert(1)</script>"})
+    assert sent.status_code == 200 and "Your rating has been received" in sent.text
+    assert (await db.fetchrow("select rating, comment from feedback")) == (2, "<script>alert(1)</script>")
+
+    again = await api.client.post(path, data={"rating": "5"})
+    assert again.status_code == 409 and "already been rated" in again.text
+    assert "already been rated" in (await api.client.get(path)).text
+
+
+async def test_the_page_escapes_the_shippers_name_and_refuses_bad_links_in_plain_words(api: Api):
+    account = await api.admin.post("/v1/accounts", json={"name": "<b>Evil & Co</b>", "timezone": "UTC"})
+    key = await api.new_key("customer", account.json()["id"])
+    customer = api.as_key(key["secret"])
+    created = (await customer.post("/v1/shipments", json=shipment_body())).json()
+    when = _iso(datetime.now(UTC) - timedelta(hours=3))
+    await customer.post(f"/v1/shipments/{created['id']}/events", json={"status": "delivered", "occurred_at": when})
+    shipment = (await customer.get(f"/v1/shipments/{created['id']}")).json()
+    page = await api.client.get("/f/" + token_of(shipment))
+    assert "&lt;b&gt;Evil &amp; Co&lt;/b&gt;" in page.text and "<b>Evil" not in page.text
+
+    forged = await api.client.get("/f/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+    assert forged.status_code == 404 and "could not find this link" in forged.text

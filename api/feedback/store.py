@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncpg
-
 from api.shell.database import Executor
 from api.wire import FeedbackOut
 from domain.feedback import LinkKeys
@@ -51,15 +49,4 @@ async def get(conn: Executor, shipment_id: str) -> FeedbackOut | None:
         "select shipment_id, rating, comment, delivered_at, on_time, received_at from feedback where shipment_id = $1",
         shipment_id,
     )
-    return None if row is None else _feedback(row)
-
-
-def _feedback(row: asyncpg.Record) -> FeedbackOut:
-    return FeedbackOut(
-        shipment_id=row["shipment_id"],
-        rating=row["rating"],
-        comment=row["comment"],
-        delivered_at=row["delivered_at"],
-        on_time=row["on_time"],
-        received_at=row["received_at"],
-    )
+    return None if row is None else FeedbackOut(**dict(row))

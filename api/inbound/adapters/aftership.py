@@ -18,9 +18,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-import msgspec
-
-from api.inbound.adapters.base import Adapted, Context, ItemError, MappedEvent, PayloadError
+from api.inbound.adapters.base import Adapted, Context, ItemError, MappedEvent, PayloadError, parse_json
 from api.inbound.adapters.estimates import destination_zone, promised_day
 from api.inbound.adapters.zones import place_local_time
 from domain.status import Reason, Status
@@ -71,14 +69,9 @@ SUBTAGS: dict[str, tuple[Status, Reason | None]] = {
 # AfterShip names countries in ISO 3166-1 alpha-3; the zones know these.
 ISO3_TO_ISO2: dict[str, str] = {"USA": "US", "CAN": "CA", "ESP": "ES", "PRT": "PT", "DEU": "DE"}
 
-decoder = msgspec.json.Decoder()
-
 
 def adapt(payload: bytes, context: Context) -> Adapted:
-    try:
-        document = decoder.decode(payload)
-    except msgspec.DecodeError as error:
-        raise PayloadError(f"not JSON: {error}") from None
+    document = parse_json(payload)
     tracking = document.get("msg") if isinstance(document, dict) else None
     if not isinstance(tracking, dict):
         raise PayloadError("an AfterShip webhook has a `msg` object (the tracking)")

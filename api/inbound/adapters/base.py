@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import enum
 from datetime import date, datetime
+from typing import Any
 from xml.etree.ElementTree import Element
 
 import defusedxml.ElementTree as SafeElementTree
@@ -59,6 +60,17 @@ class Adapted(msgspec.Struct, frozen=True):
 
 class PayloadError(ValueError):
     """The body as a whole cannot be read as the source's format."""
+
+
+_json = msgspec.json.Decoder()
+
+
+def parse_json(payload: bytes) -> Any:
+    """The JSON document, or PayloadError saying why it is not one."""
+    try:
+        return _json.decode(payload)
+    except msgspec.DecodeError as error:
+        raise PayloadError(f"not JSON: {error}") from None
 
 
 def parse_xml(payload: bytes) -> Element:

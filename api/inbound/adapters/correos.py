@@ -17,9 +17,7 @@ from datetime import date, datetime
 from datetime import time as clock_time
 from typing import Any
 
-import msgspec
-
-from api.inbound.adapters.base import Adapted, Context, ItemError, MappedEvent, PayloadError
+from api.inbound.adapters.base import Adapted, Context, ItemError, MappedEvent, PayloadError, parse_json
 from api.inbound.adapters.zones import place_local_time
 from domain.status import Reason, Status
 
@@ -53,8 +51,6 @@ PHASES: dict[str, Status] = {
     "4": Status.DELIVERED,
 }
 
-decoder = msgspec.json.Decoder()
-
 
 def normalised_text(text: str) -> str:
     plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
@@ -62,10 +58,7 @@ def normalised_text(text: str) -> str:
 
 
 def adapt(payload: bytes, context: Context) -> Adapted:
-    try:
-        document = decoder.decode(payload)
-    except msgspec.DecodeError as error:
-        raise PayloadError(f"not JSON: {error}") from None
+    document = parse_json(payload)
     shipments = document.get("shipment") if isinstance(document, dict) else None
     if not isinstance(shipments, list):
         raise PayloadError("a Correos answer has a `shipment` list")

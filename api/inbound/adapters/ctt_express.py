@@ -18,9 +18,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-import msgspec
-
-from api.inbound.adapters.base import Adapted, Context, ItemError, MappedEvent, PayloadError
+from api.inbound.adapters.base import Adapted, Context, ItemError, MappedEvent, PayloadError, parse_json
 from api.inbound.adapters.estimates import promised_day
 from api.inbound.adapters.zones import place_local_time
 from domain.status import Reason, Status
@@ -64,14 +62,9 @@ INCIDENCE_CODES: dict[str, tuple[Status, Reason | None]] = {
 # The type of the status code set; an event of any other type is an incidence.
 STATUS_TYPE = "STATUS"
 
-decoder = msgspec.json.Decoder()
-
 
 def adapt(payload: bytes, context: Context) -> Adapted:
-    try:
-        document = decoder.decode(payload)
-    except msgspec.DecodeError as error:
-        raise PayloadError(f"not JSON: {error}") from None
+    document = parse_json(payload)
     if not isinstance(document, dict) or not ({"data", "error"} & document.keys()):
         raise PayloadError("a CTT Express answer is an object with `data` and `error`")
     answered = document.get("error")

@@ -17,9 +17,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-import msgspec
-
-from api.inbound.adapters.base import Adapted, Context, ItemError, MappedEvent, PayloadError
+from api.inbound.adapters.base import Adapted, Context, ItemError, MappedEvent, PayloadError, parse_json
 from api.inbound.adapters.estimates import destination_zone, promised_day
 from api.inbound.adapters.zones import place_local_time
 from domain.status import Reason, Status
@@ -60,14 +58,9 @@ SERVICE_CODES: dict[tuple[str, str], tuple[Status, Reason | None]] = {
 # category but is marked reason other, so that an operator sees it.
 CODED_SERVICES = frozenset(service for service, _ in SERVICE_CODES)
 
-decoder = msgspec.json.Decoder()
-
 
 def adapt(payload: bytes, context: Context) -> Adapted:
-    try:
-        document = decoder.decode(payload)
-    except msgspec.DecodeError as error:
-        raise PayloadError(f"not JSON: {error}") from None
+    document = parse_json(payload)
     shipments = document.get("shipments") if isinstance(document, dict) else None
     if not isinstance(shipments, list):
         raise PayloadError("a DHL answer has a `shipments` list")

@@ -17,9 +17,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-import msgspec
-
-from api.inbound.adapters.base import Adapted, Context, ItemError, MappedEvent, PayloadError
+from api.inbound.adapters.base import Adapted, Context, ItemError, MappedEvent, PayloadError, parse_json
 from api.inbound.adapters.estimates import promised_day
 from api.inbound.adapters.zones import place_local_time
 from domain.status import Reason, Status
@@ -78,14 +76,9 @@ DETAILS: dict[str, Reason | None] = {
 # statuses whose event carries a reason (exception, failed attempt)
 NEEDS_REASON = frozenset({Status.EXCEPTION, Status.DELIVERY_ATTEMPTED})
 
-decoder = msgspec.json.Decoder()
-
 
 def adapt(payload: bytes, context: Context) -> Adapted:
-    try:
-        document = decoder.decode(payload)
-    except msgspec.DecodeError as error:
-        raise PayloadError(f"not JSON: {error}") from None
+    document = parse_json(payload)
     if not isinstance(document, dict):
         raise PayloadError("an EasyPost event is a JSON object")
     # the event wraps the tracker in `result`; a bare Tracker is read too

@@ -24,7 +24,7 @@ from typing import Any
 
 import msgspec
 
-from api.inbound.adapters.base import Adapted, Context, ItemError, MappedEvent, PayloadError, TimeRule
+from api.inbound.adapters.base import Adapted, Context, ItemError, MappedEvent, PayloadError, TimeRule, parse_json
 from api.inbound.adapters.estimates import destination_zone, promised_day
 from api.inbound.adapters.zones import place_local_time
 from domain.status import JOURNEY, Reason, Status
@@ -110,14 +110,9 @@ DELAY_TYPES: dict[str, Reason] = {
 # Statuses whose reason an exception code or a delay type may say more about.
 REASONED = frozenset({Status.EXCEPTION, Status.DELIVERY_ATTEMPTED})
 
-decoder = msgspec.json.Decoder()
-
 
 def adapt(payload: bytes, context: Context) -> Adapted:
-    try:
-        document = decoder.decode(payload)
-    except msgspec.DecodeError as error:
-        raise PayloadError(f"not JSON: {error}") from None
+    document = parse_json(payload)
     results = record(document, "output").get("completeTrackResults")
     if not isinstance(results, list):
         errors = document.get("errors") if isinstance(document, dict) else None

@@ -14,9 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import msgspec
-
-from api.inbound.adapters.base import Adapted, Context, ItemError, MappedEvent, PayloadError
+from api.inbound.adapters.base import Adapted, Context, ItemError, MappedEvent, PayloadError, parse_json
 from api.inbound.adapters.zones import place_local_time
 from domain.status import Reason, Status
 
@@ -47,14 +45,9 @@ PARCEL_STATUSES: dict[str, Status] = {
     "CANCELED": Status.CANCELLED,
 }
 
-decoder = msgspec.json.Decoder()
-
 
 def adapt(payload: bytes, context: Context) -> Adapted:
-    try:
-        document = decoder.decode(payload)
-    except msgspec.DecodeError as error:
-        raise PayloadError(f"not JSON: {error}") from None
+    document = parse_json(payload)
     parcels = document.get("parcels") if isinstance(document, dict) else None
     if not isinstance(parcels, list):
         raise PayloadError("a GLS answer has a `parcels` list")

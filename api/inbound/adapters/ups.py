@@ -17,9 +17,7 @@ from __future__ import annotations
 from datetime import date, datetime, time
 from typing import Any
 
-import msgspec
-
-from api.inbound.adapters.base import Adapted, Context, ItemError, MappedEvent, PayloadError, TimeRule
+from api.inbound.adapters.base import Adapted, Context, ItemError, MappedEvent, PayloadError, TimeRule, parse_json
 from api.inbound.adapters.zones import place_local_time
 from domain.status import Reason, Status
 
@@ -87,14 +85,9 @@ TYPES: dict[str, Status] = {
     "RS": Status.RETURNED_TO_SENDER,  # returned to shipper
 }
 
-decoder = msgspec.json.Decoder()
-
 
 def adapt(payload: bytes, context: Context) -> Adapted:
-    try:
-        document = decoder.decode(payload)
-    except msgspec.DecodeError as error:
-        raise PayloadError(f"not JSON: {error}") from None
+    document = parse_json(payload)
     answer = record(document, "trackResponse") if isinstance(document, dict) else {}
     shipments = answer.get("shipment")
     if not isinstance(shipments, list):

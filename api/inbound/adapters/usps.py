@@ -11,9 +11,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-import msgspec
-
-from api.inbound.adapters.base import Adapted, Context, ItemError, MappedEvent, PayloadError, TimeRule
+from api.inbound.adapters.base import Adapted, Context, ItemError, MappedEvent, TimeRule, parse_json
 from api.inbound.adapters.zones import place_local_time
 from domain.status import Reason, Status
 
@@ -56,14 +54,9 @@ UNKNOWN: tuple[Status, Reason | None] = (Status.IN_TRANSIT, Reason.OTHER)
 # Where USPS puts the estimated delivery, most precise last: the last present wins.
 ESTIMATE_FIELDS = ("expectedDeliveryDate", "predictedDeliveryDate", "expectedDeliveryTimeStamp")
 
-decoder = msgspec.json.Decoder()
-
 
 def adapt(payload: bytes, context: Context) -> Adapted:
-    try:
-        document = decoder.decode(payload)
-    except msgspec.DecodeError as error:
-        raise PayloadError(f"not JSON: {error}") from None
+    document = parse_json(payload)
     packages = document if isinstance(document, list) else [document]
     events: list[MappedEvent] = []
     errors: list[ItemError] = []

@@ -144,7 +144,7 @@ def migrate(_args: argparse.Namespace) -> None:
 
 
 def report(args: argparse.Namespace) -> None:
-    """The monthly on-time report as a table in the terminal."""
+    """The monthly report: on time, satisfaction, cases and recurring problems."""
     import asyncpg
 
     from api.lateness import store as reports
@@ -170,49 +170,99 @@ def report(args: argparse.Namespace) -> None:
             await conn.close()
 
     try:
-        print(format_report(asyncio.run(run())))
+        print(format_report(asyncio.run(run()), args.format))
     except (asyncpg.UndefinedTableError, asyncpg.UndefinedColumnError):
         raise SystemExit("ontime: the database schema is older than this ontime; run `ontime migrate` first") from None
 
 
-def format_report(report: OnTimeReport) -> str:
-    headers = [
-        report.group_by,
-        "due",
-        "on time",
-        "late",
-        "open",
-        "closed",
-        "on-time %",
-        "mean delay",
-        "p90 delay",
-        "top reasons",
+def _percent(share: float | None) -> str:
+    return "-" if share is None else f"{100 * share:.1f}"
+
+
+def _hours(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds / 3600:.1f} h"
+
+
+def _report_columns(row: OnTimeRow, name: str) -> dict[str, str]:
+    """One row of the report as named cells, for the table and for CSV alike."""
+    sat, cases = row.satisfaction, row.cases
+    return {
+        "group": name,
+        "due": str(row.due),
+        "on time": str(row.on_time),
+        "late": str(row.late),
+        "open": str(row.open),
+        "closed": str(row.closed_undelivered),
+        "on-time %": _percent(row.on_time_rate),
+        "mean delay": _hours(row.mean_delay_seconds),
+        "p90 delay": _hours(row.p90_delay_seconds),
+        "top reasons": "; ".join(f"{r.reason} {r.count}" for r in row.top_reasons) or "-",
+        "ratings": str(sat.ratings),
+        "response %": _percent(sat.response_rate),
+        "CSAT %": _percent(sat.csat),
+        "CSAT on time %": _percent(sat.on_time.csat),
+        "CSAT late %": _percent(sat.late.csat),
+        "cases": str(cases.opened),
+        "cases by type": "; ".join(f"{t.type} {t.count}" for t in cases.by_type) or "-",
+        "response breached": str(cases.response_breached),
+        "resolution breached": str(cases.resolution_breached),
+        "median first response": _hours(cases.median_first_response_seconds),
+        "median resolution": _hours(cases.median_resolution_seconds),
+        "recurring": "; ".join(f"{p.name} {p.count} ({p.change:+d})" for p in row.recurring_problems) or "-",
+    }
+
+
+def format_report(report: OnTimeReport, output: str = "table") -> str:
+    """The report as `table` (a terminal), `csv` (a spreadsheet) or `json` (as the API answers)."""
+    import csv
+    import io
+
+    import msgspec
+
+    if output == "json":
+        return msgspec.json.format(msgspec.json.encode(report)).decode()
+    rows = [_report_columns(row, row.group or "?") for row in report.rows] + [_report_columns(report.total, "all")]
+    if output == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow([report.group_by if h == "group" else h for h in rows[0]])
+        writer.writerows([list(r.values()) for r in rows])
+        return buffer.getvalue().rstrip("\n")
+    first = ["group", "due", "on time", "late", "open", "closed", "on-time %", "mean delay", "p90 delay", "top reasons"]
+    second = [
+        "group",
+        "ratings",
+        "response %",
+        "CSAT %",
+        "CSAT on time %",
+        "CSAT late %",
+        "cases",
+        "response breached",
+        "resolution breached",
+        "median first response",
+        "median resolution",
     ]
+    third = ["group", "cases by type", "recurring"]
 
-    def hours(seconds: float | None) -> str:
-        return "-" if seconds is None else f"{seconds / 3600:.1f} h"
+    def table(columns: list[str]) -> list[str]:
+        cells = [[report.group_by if c == "group" else c for c in columns]] + [[r[c] for c in columns] for r in rows]
+        widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
+        rendered = ["  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip() for line in cells]
+        rendered.insert(1, "  ".join("-" * w for w in widths))
+        return rendered
 
-    def line(row: OnTimeRow, name: str) -> list[str]:
-        rate = "-" if row.on_time_rate is None else f"{100 * row.on_time_rate:.1f}"
-        reasons = ", ".join(f"{r.reason} {r.count}" for r in row.top_reasons) or "-"
-        return [
-            name,
-            str(row.due),
-            str(row.on_time),
-            str(row.late),
-            str(row.open),
-            str(row.closed_undelivered),
-            rate,
-            hours(row.mean_delay_seconds),
-            hours(row.p90_delay_seconds),
-            reasons,
+    return "\n".join(
+        [
+            f"on-time report for {report.month}, by {report.group_by}",
+            *table(first),
+            "",
+            "satisfaction and cases",
+            *table(second),
+            "",
+            f"recurring problems (change since {report.previous_month})",
+            *table(third),
         ]
-
-    table = [headers] + [line(row, row.group or "?") for row in report.rows] + [line(report.total, "all")]
-    widths = [max(len(r[i]) for r in table) for i in range(len(headers))]
-    rendered = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=False)).rstrip() for r in table]
-    rendered.insert(1, "  ".join("-" * w for w in widths))
-    return f"on-time report for {report.month}, by {report.group_by}\n" + "\n".join(rendered)
+    )
 
 
 def inbound(args: argparse.Namespace) -> None:
@@ -272,11 +322,19 @@ def main(argv: list[str] | None = None) -> None:
     serve_cmd.set_defaults(run=serve)
     migrate_cmd = commands.add_parser("migrate", help="apply migrations and exit")
     migrate_cmd.set_defaults(run=migrate)
-    report_cmd = commands.add_parser("report", help="print the monthly on-time report")
+    report_cmd = commands.add_parser(
+        "report", help="print the monthly report: on time, satisfaction, cases, recurring problems"
+    )
     report_cmd.add_argument("--month", required=True, help="the month, YYYY-MM (in each account's time zone)")
     report_cmd.add_argument("--group-by", default="carrier", choices=["carrier", "lane", "account"])
     report_cmd.add_argument("--account", help="one account's shipments only")
     report_cmd.add_argument("--carrier", help="one carrier's shipments only")
+    report_cmd.add_argument(
+        "--format",
+        default="table",
+        choices=["table", "csv", "json"],
+        help="table for a terminal, csv for a spreadsheet, json as GET /v1/reports/on-time answers",
+    )
     report_cmd.set_defaults(run=report)
     inbound_cmd = commands.add_parser(
         "inbound", help="map a saved carrier payload and print its events; writes nothing"

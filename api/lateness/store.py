@@ -9,6 +9,7 @@ import asyncpg
 import msgspec
 
 from api.shell.database import Executor
+from domain import report as report_rules
 
 GroupBy = Literal["carrier", "lane", "account"]
 
@@ -35,13 +36,14 @@ DUE_IN_MONTH = """where s.promised_by >= $1::date - interval '1 day'
 REPORT = """
 with due as (
     select {key} as grp, s.promised_by, s.delivered_at, s.status, s.late,
-           s.reason as exception_reason, l.delay_seconds as record_delay
+           s.reason as exception_reason, l.delay_seconds as record_delay, f.rating
     from shipments s
     join accounts a on a.id = s.account_id
     left join late_deliveries l on s.late and l.shipment_id = s.id
+    left join feedback f on f.shipment_id = s.id
     {due_in_month}
 ), bucketed as (
-    select grp, exception_reason,
+    select grp, exception_reason, rating, delivered_at,
            coalesce(record_delay, extract(epoch from delivered_at - promised_by)::bigint) as delay,
            case
              when late or delivered_at > promised_by
@@ -60,7 +62,14 @@ select grp,
        count(*) filter (where bucket = 'open') as open,
        count(*) filter (where bucket = 'closed') as closed_undelivered,
        avg(delay) filter (where bucket = 'late' and delay is not null) as mean_delay,
-       percentile_cont(0.9) within group (order by delay) filter (where bucket = 'late' and delay is not null) as p90_delay
+       percentile_cont(0.9) within group (order by delay) filter (where bucket = 'late' and delay is not null) as p90_delay,
+       count(*) filter (where delivered_at is not null) as delivered,
+       count(rating) filter (where bucket = 'on_time') as rated_on_time,
+       count(rating) filter (where bucket = 'on_time' and rating >= 4) as satisfied_on_time,
+       count(rating) filter (where bucket = 'late') as rated_late,
+       count(rating) filter (where bucket = 'late' and rating >= 4) as satisfied_late,
+       count(rating) as rated,
+       count(rating) filter (where rating >= 4) as satisfied
 from bucketed
 group by grouping sets ((grp), ())
 order by grp nulls last
@@ -76,9 +85,80 @@ group by grouping sets ((1, 2), (2))
 """
 
 
+# Cases opened in the month, in their account's time zone, grouped as the
+# shipments are (a case on an account, with no shipment, has no carrier or lane:
+# it counts in the total, and under its account when grouped by account).
+CASE_GROUP_KEYS: dict[str, str] = {
+    "carrier": "s.carrier",
+    "account": "c.account_id",
+    "lane": f"case when s.id is not null then {GROUP_KEYS['lane']} end",
+}
+
+CASES = """
+select {key} as grp, c.type, grouping({key}) as every_group, grouping(c.type) as every_type,
+       count(*) as opened,
+       count(c.response_breached_at) as response_breached,
+       count(c.resolution_breached_at) as resolution_breached,
+       percentile_cont(0.5) within group (order by extract(epoch from c.first_response_at - c.opened_at))
+           as median_first_response,
+       percentile_cont(0.5) within group (order by extract(epoch from c.resolved_at - c.opened_at))
+           as median_resolution
+from cases c
+join accounts a on a.id = c.account_id
+left join shipments s on s.id = c.shipment_id
+where c.opened_at >= $1::date - interval '1 day'
+  and c.opened_at < ($1::date + interval '1 month') + interval '1 day'
+  and (c.opened_at at time zone a.timezone) >= $1::date
+  and (c.opened_at at time zone a.timezone) < $1::date + interval '1 month'
+  and ($2::text is null or c.account_id = $2)
+  and ($3::text is null or s.carrier = $3)
+group by grouping sets (({key}, c.type), ({key}), (c.type), ())
+"""
+
+
 class ReasonCount(msgspec.Struct):
     reason: str
     count: int
+
+
+class RatingSplit(msgspec.Struct, kw_only=True):
+    ratings: int
+    # the share of those ratings that are 4 or 5
+    csat: float | None
+
+
+class Satisfaction(msgspec.Struct, kw_only=True):
+    delivered: int
+    ratings: int
+    # ratings / delivered
+    response_rate: float | None
+    csat: float | None
+    # split by whether the delivery kept its promise: what a broken promise costs
+    on_time: RatingSplit
+    late: RatingSplit
+
+
+class TypeCount(msgspec.Struct):
+    type: str
+    count: int
+
+
+class CaseFigures(msgspec.Struct, kw_only=True):
+    opened: int
+    by_type: list[TypeCount]
+    response_breached: int
+    resolution_breached: int
+    median_first_response_seconds: float | None
+    median_resolution_seconds: float | None
+
+
+class Recurring(msgspec.Struct, kw_only=True):
+    kind: Literal["exception_reason", "case_type"]
+    name: str
+    count: int
+    previous_count: int
+    # count - previous_count
+    change: int
 
 
 class OnTimeRow(msgspec.Struct, kw_only=True):
@@ -93,10 +173,16 @@ class OnTimeRow(msgspec.Struct, kw_only=True):
     mean_delay_seconds: float | None
     p90_delay_seconds: float | None
     top_reasons: list[ReasonCount]
+    satisfaction: Satisfaction
+    cases: CaseFigures
+    # the month's top exception reasons and top case types, beside the month before
+    recurring_problems: list[Recurring]
 
 
 class OnTimeReport(msgspec.Struct, kw_only=True):
     month: str
+    # what recurring_problems compare with
+    previous_month: str
     group_by: str
     rows: list[OnTimeRow]
     total: OnTimeRow
@@ -110,46 +196,121 @@ async def on_time_report(
     account_id: str | None = None,
     carrier: str | None = None,
 ) -> OnTimeReport:
-    key = GROUP_KEYS[group_by]
+    key, case_key = GROUP_KEYS[group_by], CASE_GROUP_KEYS[group_by]
+    before = report_rules.previous_month(month)
     rows = await conn.fetch(REPORT.format(key=key, due_in_month=DUE_IN_MONTH), month, account_id, carrier, now)
-    reasons = await conn.fetch(REASONS.format(key=key, due_in_month=DUE_IN_MONTH), month, account_id, carrier)
-    top: dict[str | None, list[ReasonCount]] = {}
-    for r in sorted(reasons, key=lambda r: -r["n"]):
-        group = top.setdefault(r["grp"], [])
-        if len(group) < 3:
-            group.append(ReasonCount(reason=r["reason"], count=r["n"]))
-    made = [_row(r, top.get(r["grp"], [])) for r in rows]
-    # the grouping set () is the total: the row whose group is null, last
-    total = made.pop() if made and rows[-1]["grp"] is None else _row(None, [])
-    return OnTimeReport(month=month.strftime("%Y-%m"), group_by=group_by, rows=made, total=total)
+    reasons = await _reasons(conn, key, month, account_id, carrier)
+    reasons_before = await _reasons(conn, key, before, account_id, carrier)
+    cases = await conn.fetch(CASES.format(key=case_key), month, account_id, carrier)
+    cases_before = await conn.fetch(CASES.format(key=case_key), before, account_id, carrier)
+    types, types_before = _case_types(cases), _case_types(cases_before)
+    figures = {(r["grp"], r["every_group"]): r for r in cases if r["every_type"]}
 
-
-def _row(r: asyncpg.Record | None, reasons: list[ReasonCount]) -> OnTimeRow:
-    if r is None:
-        return OnTimeRow(
-            group=None,
-            due=0,
-            on_time=0,
-            late=0,
-            open=0,
-            closed_undelivered=0,
-            on_time_rate=None,
-            mean_delay_seconds=None,
-            p90_delay_seconds=None,
-            top_reasons=[],
+    def row(r: asyncpg.Record | None) -> OnTimeRow:
+        group = None if r is None else r["grp"]
+        whole = group is None  # the total: the grouping set (), whose group is null
+        return _row(
+            r,
+            _top_reasons(reasons.get(group, {})),
+            figures.get((group, 1 if whole else 0)),
+            types.get((group, whole), {}),
+            [
+                *_recurring("exception_reason", reasons.get(group, {}), reasons_before.get(group, {})),
+                *_recurring("case_type", types.get((group, whole), {}), types_before.get((group, whole), {})),
+            ],
         )
-    decided = r["on_time"] + r["late"]
+
+    made = [row(r) for r in rows if r["grp"] is not None]
+    total = next((r for r in rows if r["grp"] is None), None)
+    return OnTimeReport(
+        month=month.strftime("%Y-%m"),
+        previous_month=before.strftime("%Y-%m"),
+        group_by=group_by,
+        rows=made,
+        total=row(total),
+    )
+
+
+async def _reasons(
+    conn: Executor, key: str, month: date, account_id: str | None, carrier: str | None
+) -> dict[str | None, dict[str, int]]:
+    """Exception reasons by group (None: every group) for shipments due in the month."""
+    by_group: dict[str | None, dict[str, int]] = {}
+    for r in await conn.fetch(REASONS.format(key=key, due_in_month=DUE_IN_MONTH), month, account_id, carrier):
+        by_group.setdefault(r["grp"], {})[r["reason"]] = r["n"]
+    return by_group
+
+
+def _case_types(rows: list[asyncpg.Record]) -> dict[tuple[str | None, bool], dict[str, int]]:
+    """Cases opened by type, by (group, whether it is the total)."""
+    by_group: dict[tuple[str | None, bool], dict[str, int]] = {}
+    for r in rows:
+        if not r["every_type"]:
+            by_group.setdefault((r["grp"], bool(r["every_group"])), {})[r["type"]] = r["opened"]
+    return by_group
+
+
+def _top_reasons(counts: dict[str, int]) -> list[ReasonCount]:
+    return [ReasonCount(reason=t.name, count=t.count) for t in report_rules.recurring(counts, {})]
+
+
+def _recurring(
+    kind: Literal["exception_reason", "case_type"], now: dict[str, int], before: dict[str, int]
+) -> list[Recurring]:
+    return [
+        Recurring(kind=kind, name=t.name, count=t.count, previous_count=t.previous_count, change=t.change)
+        for t in report_rules.recurring(now, before)
+    ]
+
+
+def _seconds(value: float | None) -> float | None:
+    return None if value is None else round(float(value), 1)
+
+
+def _row(
+    r: asyncpg.Record | None,
+    reasons: list[ReasonCount],
+    cases: asyncpg.Record | None,
+    case_types: dict[str, int],
+    recurring: list[Recurring],
+) -> OnTimeRow:
+    def count(name: str) -> int:
+        return 0 if r is None else int(r[name])
+
+    case_figures = CaseFigures(
+        opened=0 if cases is None else cases["opened"],
+        by_type=[TypeCount(type=t, count=n) for t, n in sorted(case_types.items(), key=lambda x: (-x[1], x[0]))],
+        response_breached=0 if cases is None else cases["response_breached"],
+        resolution_breached=0 if cases is None else cases["resolution_breached"],
+        median_first_response_seconds=None if cases is None else _seconds(cases["median_first_response"]),
+        median_resolution_seconds=None if cases is None else _seconds(cases["median_resolution"]),
+    )
+    satisfaction = Satisfaction(
+        delivered=count("delivered"),
+        ratings=count("rated"),
+        response_rate=report_rules.response_rate(count("rated"), count("delivered")),
+        csat=report_rules.csat(count("satisfied"), count("rated")),
+        on_time=RatingSplit(
+            ratings=count("rated_on_time"), csat=report_rules.csat(count("satisfied_on_time"), count("rated_on_time"))
+        ),
+        late=RatingSplit(
+            ratings=count("rated_late"), csat=report_rules.csat(count("satisfied_late"), count("rated_late"))
+        ),
+    )
     return OnTimeRow(
-        group=r["grp"],
-        due=r["due"],
-        on_time=r["on_time"],
-        late=r["late"],
-        open=r["open"],
-        closed_undelivered=r["closed_undelivered"],
-        on_time_rate=round(r["on_time"] / decided, 4) if decided else None,
-        mean_delay_seconds=None if r["mean_delay"] is None else round(float(r["mean_delay"]), 1),
-        p90_delay_seconds=None if r["p90_delay"] is None else round(float(r["p90_delay"]), 1),
+        group=None if r is None else r["grp"],
+        due=count("due"),
+        on_time=count("on_time"),
+        late=count("late"),
+        open=count("open"),
+        closed_undelivered=count("closed_undelivered"),
+        on_time_rate=report_rules.share(count("on_time"), count("on_time") + count("late")),
+        mean_delay_seconds=None if r is None else _seconds(r["mean_delay"]),
+        p90_delay_seconds=None if r is None else _seconds(r["p90_delay"]),
         top_reasons=reasons,
+        satisfaction=satisfaction,
+        cases=case_figures,
+        recurring_problems=recurring,
     )
 
 

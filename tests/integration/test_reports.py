@@ -118,4 +118,6 @@ async def test_the_terminal_report_prints_the_same_figures_as_a_table(api: Api, 
     dhl = next(line for line in lines if line.startswith("dhl"))
     assert dhl.split()[:6] == ["dhl", "1", "0", "1", "0", "0"]
     assert "3.0 h" in dhl and "carrier_delay 1" in dhl
-    assert lines[-1].startswith("all")
+    first_table = lines[: lines.index("")]
+    assert first_table[-1].startswith("all")
+    assert "satisfaction and cases" in lines and "recurring problems (change since 2026-09)" in lines

@@ -15,8 +15,10 @@ Three measures, each beside a floor measured in the same run:
    promises are moved to fall due within one second, a few seconds ahead. Per
    message: receipt time - promised_by; per record: late_deliveries.detected_at -
    promised_by (the sweep's `now`); per shipment, the difference of the two.
-3. The on-time report for a month of --rows shipments due in it (2 x --rows in
-   the table): `api.lateness.store.on_time_report` by carrier, lane and account,
+3. The monthly report for a month of --rows shipments due in it (2 x --rows in
+   the table), a quarter of its deliveries rated and a case on one shipment in
+   fifty: `api.lateness.store.on_time_report` (on time, satisfaction, cases,
+   recurring problems against the month before) by carrier, lane and account,
    in this process and over HTTP; floor: `select count(*), avg(...)` over the
    month's promised_by range.
 
@@ -309,12 +311,22 @@ async def measure_report_in_process(url: str, month: date, rows: int) -> dict:
     async with connected(url) as (conn, pool):
         say(f"generating a month ({month:%Y-%m}) of {rows:,} shipments due in it…")
         await lateness_data.insert_month(conn, month, rows)
-        await conn.execute("vacuum (analyze) shipments, late_deliveries")
+        await lateness_data.insert_month_voice(conn)
+        await conn.execute("vacuum (analyze) shipments, late_deliveries, feedback, cases")
         in_table = await conn.fetchval("select count(*) from shipments")
-        say(f"    {in_table:,} shipments in the table")
+        ratings, cases = (
+            await conn.fetchval("select count(*) from feedback"),
+            await conn.fetchval("select count(*) from cases"),
+        )
+        say(f"    {in_table:,} shipments in the table; the month's {ratings:,} ratings and {cases:,} cases")
         start = datetime(month.year, month.month, 1, tzinfo=UTC)
         end = (start + timedelta(days=32)).replace(day=1)
-        results: dict = {"month": f"{month:%Y-%m}", "shipments_in_table": in_table}
+        results: dict = {
+            "month": f"{month:%Y-%m}",
+            "shipments_in_table": in_table,
+            "ratings": ratings,
+            "cases": cases,
+        }
         # the sweep's query again, now that the past is full of closed promises (none due)
         results["due_plans_with_history"] = await explain_due(conn)
         floor = [(await timed(pool.fetchrow(FLOOR_REPORT, start, end)))[1] for _ in range(ROUNDS)]
@@ -432,8 +444,9 @@ def notes(details: dict) -> list[str]:
     lines = [
         "",
         f"Each timing is the median of {ROUNDS}. (2): late messages within {PUSH_AIM:.0f} s on the worst connection;"
-        f" no floor. (3): the month {report['month']}, {rows:,} due, {report['shipments_in_table']:,} in the table;"
-        " floor: select count(*), avg(...) over the month's promised_by.",
+        f" no floor. (3): the month {report['month']}, {rows:,} due, {report['shipments_in_table']:,} in the table,"
+        f" {report['ratings']:,} ratings and {report['cases']:,} cases (the report's satisfaction, cases and recurring"
+        " problems; the month before is empty); floor: select count(*), avg(...) over the month's promised_by.",
         f"(1) the sweep's DUE query, first batch of {deadlines.BATCH:,} at {rows:,} rows:",
     ]
     for name, plan in details["sweep"][str(rows)]["plans"].items():

@@ -95,6 +95,32 @@ from shipments, lateral (select delivered_at is null or right(id, 1) in ('0', '2
 where id >= 'shp_month_' and id < 'shp_month`' and late
 """
 
+# The customer's voice on the month: a quarter of the deliveries rated (late
+# ones lower), and a case on one shipment in fifty, opened a day after its
+# promise, of the six types in turn; some responded to, resolved, breached.
+INSERT_MONTH_FEEDBACK = """
+insert into feedback (shipment_id, account_id, rating, delivered_at, on_time, received_at)
+select id, account_id,
+       case when late then 1 + n % 3 else 2 + n % 4 end, delivered_at, not late, delivered_at + interval '1 day'
+from shipments, lateral (select substr(id, 11)::int as n) x
+where id >= 'shp_month_' and id < 'shp_month`' and delivered_at is not null and n % 4 = 0
+"""
+INSERT_MONTH_CASES = """
+insert into cases (id, account_id, shipment_id, type, priority, subject, opened_by, opened_at, response_due,
+                   resolution_due, first_response_at, resolved_at, response_breached_at, resolution_breached_at,
+                   updated_at)
+select 'cas_month_' || substr(id, 11), account_id, id,
+       (array['delay', 'damage', 'lost', 'address_issue', 'complaint', 'other'])[1 + n / 50 % 6], 'normal',
+       'bench case', 'key_bench', opened, opened + interval '8 hours', opened + interval '3 days',
+       case when n % 3 > 0 then opened + (n % 600) * interval '1 minute' end,
+       case when n % 3 = 2 then opened + (n % 4000) * interval '1 minute' end,
+       case when n % 3 > 0 and n % 600 > 480 then opened + interval '8 hours' end,
+       case when n % 3 = 2 and n % 4000 > 4320 then opened + interval '3 days' end,
+       opened
+from shipments, lateral (select substr(id, 11)::int as n, promised_by + interval '1 day' as opened) x
+where id >= 'shp_month_' and id < 'shp_month`' and n % 50 = 0
+"""
+
 # Undo the deadline sweep (or its floor), so the same rows fall due again.
 RESET_SWEEP = (
     "delete from changes",
@@ -114,6 +140,12 @@ async def insert_open(
 async def insert_month(conn: asyncpg.Connection, month: date, rows: int) -> None:
     await conn.execute(INSERT_MONTH, rows, month)
     await conn.execute(INSERT_MONTH_RECORDS)
+
+
+async def insert_month_voice(conn: asyncpg.Connection) -> None:
+    """Ratings and cases on the month made by insert_month."""
+    await conn.execute(INSERT_MONTH_FEEDBACK)
+    await conn.execute(INSERT_MONTH_CASES)
 
 
 async def reset_sweep(conn: asyncpg.Connection) -> None:

@@ -44,6 +44,8 @@ from api.shell.settings import Settings
 from api.shell.tasks import cancel_and_wait
 from api.shipments.routes import EventBatchController, ShipmentController
 from api.support.routes import SupportController
+from api.webhooks import worker as webhooks
+from api.webhooks.routes import WebhookController
 
 
 def create_app(
@@ -97,6 +99,9 @@ def create_app(
         await hub.start()
         # after a reconnect the hub reads what it missed from the log
         listener.subscribe(change_log.CHANNEL, hub.wake, on_connect=hub.wake)
+        app.state.webhooks = webhook_config
+        delivery = webhooks.Worker(app.state.pool, webhook_config)
+        listener.subscribe(change_log.CHANNEL, delivery.poke, on_connect=delivery.poke)
         listener.start()
         sweeper = asyncio.create_task(
             deadlines.run(app.state.pool, settings.deadline_poll_seconds, [promises.PROMISES, *case_deadlines.KINDS]),
@@ -106,9 +111,11 @@ def create_app(
         expirer = asyncio.create_task(
             inbound_retention.run(app.state.pool, settings.inbound_retention_days), name="ontime-inbound-retention"
         )
+        deliverer = asyncio.create_task(delivery.run(), name="ontime-webhooks")
         try:
             yield
         finally:
+            await cancel_and_wait(deliverer)
             await cancel_and_wait(expirer)
             await cancel_and_wait(sweeper)
             await listener.stop()
@@ -119,6 +126,15 @@ def create_app(
                 except TimeoutError:
                     # a connection never came back; do not hang the shutdown on it
                     app.state.pool.terminate()
+
+    webhook_config = webhooks.Config(
+        allow_private=settings.webhook_allow_private,
+        timeout_seconds=settings.webhook_timeout_seconds,
+        first_retry=timedelta(seconds=settings.webhook_first_retry_seconds),
+        retry_window=timedelta(hours=settings.webhook_retry_hours),
+        poll_seconds=settings.webhook_poll_seconds,
+        concurrency=settings.webhook_concurrency,
+    )
 
     def provide_pool(request: Request[Any, Any, Any]) -> Pool:
         pool: Pool = request.app.state.pool
@@ -157,6 +173,7 @@ def create_app(
                 middleware=rate_limits(settings.feedback_per_address_per_minute, settings.feedback_per_link_per_minute),
             ),
             shipment_feedback,
+            WebhookController,
             live,
             healthz,
             readyz,

@@ -337,3 +337,19 @@ class FeedbackReceivedChange(msgspec.Struct, tag_field="type", tag="feedback_rec
 
 
 CHANGES += (FeedbackReceivedChange,)
+
+
+# -- webhooks -------------------------------------------------------------------
+
+
+class WebhookDisabledChange(msgspec.Struct, tag_field="type", tag="webhook_disabled", kw_only=True):
+    """An endpoint's deliveries failed for the whole retry window; it is disabled
+    until replayed (POST /v1/webhooks/{id}/replay)."""
+
+    webhook_id: str
+    url: str
+    failing_since: datetime
+    last_error: str | None
+
+
+CHANGES += (WebhookDisabledChange,)

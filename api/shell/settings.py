@@ -49,6 +49,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # the keyless feedback endpoints: requests a minute per client address and per link
     feedback_per_address_per_minute: int = 30
     feedback_per_link_per_minute: int = 10
+    # webhooks: http and private addresses allowed (development and tests only);
+    # a failed delivery is tried again after webhook_first_retry_seconds, doubling
+    # (at most an hour), until it has failed for webhook_retry_hours: then the
+    # endpoint is disabled
+    webhook_allow_private: bool = False
+    webhook_first_retry_seconds: float = 10.0
+    webhook_retry_hours: float = 24.0
+    webhook_timeout_seconds: float = 10.0
+    webhook_concurrency: int = 32
+    webhook_poll_seconds: float = 1.0
 
     def __post_init__(self) -> None:
         if self.public_url and not self.public_url.startswith(("http://", "https://")):
@@ -84,6 +94,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "public_url": "ONTIME_PUBLIC_URL",
             "feedback_per_address_per_minute": "ONTIME_FEEDBACK_PER_ADDRESS_PER_MINUTE",
             "feedback_per_link_per_minute": "ONTIME_FEEDBACK_PER_LINK_PER_MINUTE",
+            "webhook_allow_private": "ONTIME_WEBHOOK_ALLOW_PRIVATE",
+            "webhook_first_retry_seconds": "ONTIME_WEBHOOK_FIRST_RETRY_SECONDS",
+            "webhook_retry_hours": "ONTIME_WEBHOOK_RETRY_HOURS",
+            "webhook_timeout_seconds": "ONTIME_WEBHOOK_TIMEOUT_SECONDS",
+            "webhook_concurrency": "ONTIME_WEBHOOK_CONCURRENCY",
+            "webhook_poll_seconds": "ONTIME_WEBHOOK_POLL_SECONDS",
         }
         for field, var in names.items():
             raw = env.get(var)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from itertools import count
 
@@ -96,14 +97,16 @@ async def app_settings() -> Settings:
     return Settings(bootstrap_admin_key=ADMIN_SECRET, pool_min_size=1, pool_max_size=5, deadline_poll_seconds=3600)
 
 
-@pytest.fixture
-async def api(database_url: str, app_settings: Settings) -> AsyncIterator[Api]:
+@contextlib.asynccontextmanager
+async def running(database_url: str, settings: Settings) -> AsyncIterator[Api]:
+    """An app on the database, its lifespan running (background loops included),
+    and clients for it; stopped on leaving, as a process would be."""
     conn = await asyncpg.connect(database_url)
     try:
         await keys.ensure_admin_key(conn, ADMIN_SECRET)
     finally:
         await conn.close()
-    app = create_app(app_settings, database_url=database_url)
+    app = create_app(settings, database_url=database_url)
     started, stop = asyncio.Event(), asyncio.Event()
 
     async def run_lifespan() -> None:
@@ -123,6 +126,12 @@ async def api(database_url: str, app_settings: Settings) -> AsyncIterator[Api]:
     finally:
         stop.set()
         await lifespan
+
+
+@pytest.fixture
+async def api(database_url: str, app_settings: Settings) -> AsyncIterator[Api]:
+    async with running(database_url, app_settings) as api:
+        yield api
 
 
 @pytest.fixture

@@ -267,7 +267,18 @@ CURSOR_PATTERN = r"^(?:[0-9]{1,18}|n)\.[a-z]{1,8}_[0-9a-z]{26}$"
 
 def parse_cursor(cursor: str) -> tuple[datetime | None, str]:
     due, _, case_id = cursor.partition(".")
-    return (None if due == "n" else EPOCH + timedelta(microseconds=int(due))), case_id
+    if due == "n":
+        return None, case_id
+    try:
+        return EPOCH + timedelta(microseconds=int(due)), case_id
+    except OverflowError:  # past the year 9999: no cursor of ours
+        raise Problem(
+            400,
+            "invalid-request",
+            "Invalid request",
+            "invalid query parameter",
+            [FieldError("query.cursor", "not a cursor this endpoint gave")],
+        ) from None
 
 
 def make_cursor(case: Case) -> str:

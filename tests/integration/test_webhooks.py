@@ -9,6 +9,7 @@ import asyncio
 import json
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -341,3 +342,20 @@ async def test_during_a_rotation_both_secrets_sign(database_url: str, receivers)
         stamp = int(got.headers["ontime-timestamp"])
         assert verify(created["secret"], stamp, got.body, got.headers["ontime-signature"])
         assert verify(new, stamp, got.body, got.headers["ontime-signature"])
+
+
+async def test_two_processes_deliver_each_change_once_between_them(database_url: str, receivers):
+    receiver = receivers(delay=0.02)
+    async with running(database_url, settings()) as first, running(database_url, settings()) as second:
+        _, customer = await first.customer()
+        endpoints = [await hook(customer, receiver) for _ in range(4)]
+        other = second.as_key(customer.headers["Authorization"].removeprefix("Bearer "))
+        for n in range(10):
+            await (customer if n % 2 else other).post("/v1/shipments", json=shipment_body())
+        await until(lambda: len(receiver.ok()) == 40, what="forty deliveries")
+        await asyncio.sleep(0.5)  # anything sent twice would have arrived by now
+    # four endpoints, ten changes: forty deliveries, none twice (each its own delivery id)
+    assert len(endpoints) == 4 and len(receiver.received) == 40
+    assert len({r.headers["ontime-delivery"] for r in receiver.received}) == 40
+    seqs = Counter(r.change["seq"] for r in receiver.received)
+    assert len(seqs) == 10 and set(seqs.values()) == {4}

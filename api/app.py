@@ -33,6 +33,8 @@ from api.lateness.routes import ReportController
 from api.live.endpoint import live
 from api.live.hub import Hub
 from api.live.listener import Listener
+from api.pages.assets import static_router, templates
+from api.pages.tracking import TrackingPage, tracking_live
 from api.shell import keys
 from api.shell.auth import KeyCache, provide_caller
 from api.shell.database import Pool, create_pool
@@ -65,7 +67,7 @@ def create_app(
             database_url, min_size=settings.pool_min_size, max_size=settings.pool_max_size
         )
         cache = app.state.key_cache = KeyCache(settings.key_cache_seconds)
-        app.state.feedback_links = wire.FeedbackLinks(
+        app.state.feedback_links = wire.PublicLinks(
             keys=await feedback_store.link_keys(app.state.pool), base_url=settings.link_base
         )
         listener = app.state.listener = Listener(database_url)
@@ -174,6 +176,9 @@ def create_app(
             ),
             shipment_feedback,
             WebhookController,
+            TrackingPage,
+            tracking_live,
+            static_router(),
             live,
             healthz,
             readyz,
@@ -185,6 +190,7 @@ def create_app(
         before_request=before_request,
         plugins=[ClosedStructSchemaPlugin()],
         request_max_body_size=settings.max_body_bytes,
+        template_config=templates(),
         openapi_config=OpenAPIConfig(
             title="ontime",
             version="1",

@@ -18,7 +18,7 @@ from domain.events import (
     RiskChanged,
     ShipmentCreated,
 )
-from domain.feedback import LinkKeys
+from domain.feedback import TRACKING, TRACKING_VALID_FOR, LinkKeys
 from domain.shipment import LateDelivery, Place, PromiseRevision, Recipient, Shipment, TrackingEvent
 from domain.status import Reason, Status
 
@@ -48,8 +48,9 @@ class ShipmentOut(msgspec.Struct, kw_only=True):
     destination: Place | None
     # personal data: present only for readers allowed to see it (and asking)
     recipient: Recipient | msgspec.UnsetType | None = msgspec.UNSET
-    # the link to send the recipient for a rating (null until delivered), beside
-    # the recipient and only for readers who see it
+    # the links to send the recipient, beside the recipient and only for readers
+    # who see it: the tracking page, and the rating page (null until delivered)
+    tracking_url: str | msgspec.UnsetType | None = msgspec.UNSET
     feedback_url: str | msgspec.UnsetType | None = msgspec.UNSET
     service_level: str | None
     metadata: dict[str, Any] | None
@@ -124,11 +125,17 @@ CHANGES: tuple[type[msgspec.Struct], ...] = (
 
 
 @dataclass(frozen=True)
-class FeedbackLinks:
-    """Where a delivered shipment's recipient rates it: `{base_url}/f/{token}`."""
+class PublicLinks:
+    """The links a shipper sends its recipient, each the whole credential: the
+    tracking page `{base_url}/t/{token}` and, once delivered, the rating page
+    `{base_url}/f/{token}`."""
 
     keys: LinkKeys
     base_url: str
+
+    def tracking_url(self, shipment: Shipment) -> str:
+        token = self.keys.sign_for(TRACKING, shipment.id, shipment.created_at + TRACKING_VALID_FOR)
+        return f"{self.base_url}/t/{token}"
 
     def url_for(self, shipment: Shipment) -> str | None:
         delivered_at = shipment.progress.delivered_at
@@ -138,7 +145,7 @@ class FeedbackLinks:
 
 
 def shipment_out(
-    shipment: Shipment, now: datetime, *, with_recipient: bool = False, links: FeedbackLinks | None = None
+    shipment: Shipment, now: datetime, *, with_recipient: bool = False, links: PublicLinks | None = None
 ) -> ShipmentOut:
     """A reader who sees the recipient sees the feedback link too (null without `links`:
     a shipment just created is never delivered)."""
@@ -165,6 +172,7 @@ def shipment_out(
         origin=shipment.origin,
         destination=shipment.destination,
         recipient=shipment.recipient if with_recipient else msgspec.UNSET,
+        tracking_url=(None if links is None else links.tracking_url(shipment)) if with_recipient else msgspec.UNSET,
         feedback_url=(None if links is None else links.url_for(shipment)) if with_recipient else msgspec.UNSET,
         service_level=shipment.service_level,
         metadata=shipment.metadata,

@@ -63,7 +63,7 @@ async def measure_on(url: str, options: argparse.Namespace) -> Result:
         if len(delivered) < 2 * options.ratings:
             raise SystemExit(f"only {len(delivered)} delivered shipments; ask for more --shipments")
         rated, bare = delivered[: options.ratings], delivered[options.ratings : 2 * options.ratings]
-        links = wire.FeedbackLinks(keys=await store.link_keys(pool), base_url="http://bench")
+        links = wire.PublicLinks(keys=await store.link_keys(pool), base_url="http://bench")
         now = datetime.now(UTC)
         delivered_at = {
             r["id"]: r["delivered_at"]

@@ -34,6 +34,12 @@ ID_MAX_BYTES = 64
 LOW_RATINGS = frozenset({1, 2})
 SATISFIED_RATINGS = frozenset({4, 5})
 
+# what a token is for, inside its MAC
+FEEDBACK = b"ontime-feedback-v1"
+TRACKING = b"ontime-tracking-v1"
+# a tracking page's link works this long after the shipment was made
+TRACKING_VALID_FOR = timedelta(days=365)
+
 # kid (1 byte), expiry in whole seconds since the epoch (4 bytes, unsigned), then the shipment id
 _HEAD = struct.Struct(">BI")
 
@@ -100,16 +106,23 @@ class LinkKeys:
                 raise ValueError(f"key {kid}: a kid is 0-255 and a secret at least 32 bytes")
 
     def sign(self, shipment_id: str, delivered_at: datetime) -> str:
-        """The token for a delivery: URL-safe, unpadded."""
+        """The feedback token for a delivery: URL-safe, unpadded."""
+        return self.sign_for(FEEDBACK, shipment_id, expires_at(delivered_at))
+
+    def verify(self, token: str, now: datetime) -> Link:
+        """The feedback link the token names; LinkRefused if it is not ours, LinkExpired if it was."""
+        return self.verify_for(FEEDBACK, token, now)
+
+    def sign_for(self, purpose: bytes, shipment_id: str, expires: datetime) -> str:
+        """A token naming a shipment for one purpose (a token for one never verifies for another)."""
         ident = shipment_id.encode()
         if not ident or len(ident) > ID_MAX_BYTES:
             raise ValueError("a shipment id is 1 to 64 bytes")
-        expiry = min(max(int(expires_at(delivered_at).timestamp()), 0), 2**32 - 1)
+        expiry = min(max(int(expires.timestamp()), 0), 2**32 - 1)
         body = _HEAD.pack(self.current, expiry) + ident
-        return _b64(body + _mac(self.keys[self.current], body))
+        return _b64(body + _mac(self.keys[self.current], purpose, body))
 
-    def verify(self, token: str, now: datetime) -> Link:
-        """The link the token names; LinkRefused if it is not ours, LinkExpired if it was."""
+    def verify_for(self, purpose: bytes, token: str, now: datetime) -> Link:
         if not 0 < len(token) <= 200:
             raise LinkRefused
         try:
@@ -121,7 +134,7 @@ class LinkKeys:
         body, mac = raw[:-MAC_BYTES], raw[-MAC_BYTES:]
         kid, expiry = _HEAD.unpack_from(body)
         secret = self.keys.get(kid)
-        if secret is None or not hmac.compare_digest(mac, _mac(secret, body)):
+        if secret is None or not hmac.compare_digest(mac, _mac(secret, purpose, body)):
             raise LinkRefused
         try:
             shipment_id = body[_HEAD.size :].decode()
@@ -133,8 +146,8 @@ class LinkKeys:
         return link
 
 
-def _mac(secret: bytes, body: bytes) -> bytes:
-    return hmac.new(secret, b"ontime-feedback-v1\x00" + body, hashlib.sha256).digest()[:MAC_BYTES]
+def _mac(secret: bytes, purpose: bytes, body: bytes) -> bytes:
+    return hmac.new(secret, purpose + b"\x00" + body, hashlib.sha256).digest()[:MAC_BYTES]
 
 
 def _b64(raw: bytes) -> str:

@@ -56,7 +56,7 @@ def already_rated() -> Problem:
     return Problem(409, "already-rated", "Already rated", "this delivery has been rated; a link takes one rating")
 
 
-def verify(links: wire.FeedbackLinks, token: str, now: datetime) -> feedback.Link:
+def verify(links: wire.PublicLinks, token: str, now: datetime) -> feedback.Link:
     try:
         return links.keys.verify(token, now)
     except LinkRefused:
@@ -72,7 +72,7 @@ async def _delivered(conn: Executor, link: feedback.Link) -> Shipment:
     return shipment
 
 
-async def view(pool: Pool, links: wire.FeedbackLinks, token: str, now: datetime) -> LinkView:
+async def view(pool: Pool, links: wire.PublicLinks, token: str, now: datetime) -> LinkView:
     link = verify(links, token, now)
     async with pool.acquire() as conn:
         shipment = await _delivered(conn, link)
@@ -89,7 +89,7 @@ async def view(pool: Pool, links: wire.FeedbackLinks, token: str, now: datetime)
 
 
 async def give(
-    pool: Pool, links: wire.FeedbackLinks, token: str, command: GiveFeedback, now: datetime
+    pool: Pool, links: wire.PublicLinks, token: str, command: GiveFeedback, now: datetime
 ) -> wire.FeedbackOut:
     link = verify(links, token, now)
     async with transaction(pool) as conn:

@@ -117,9 +117,9 @@ async def readable_shipment(
     return shipment, loaded
 
 
-def feedback_links(request: Request[Any, Any, Any]) -> wire.FeedbackLinks:
+def feedback_links(request: Request[Any, Any, Any]) -> wire.PublicLinks:
     """The signer of feedback links, loaded when the app starts."""
-    links: wire.FeedbackLinks = request.app.state.feedback_links
+    links: wire.PublicLinks = request.app.state.feedback_links
     return links
 
 
@@ -211,7 +211,13 @@ class ShipmentController(Controller):
         idempotency_key: IdempotencyKey = None,
     ) -> Response[wire.ShipmentOut]:
         status, answer, shipment_id = await service.create_shipment(
-            pool, caller, data, idempotency_key, await request.body(), audit.access(request, caller)
+            pool,
+            caller,
+            data,
+            idempotency_key,
+            await request.body(),
+            audit.access(request, caller),
+            feedback_links(request),
         )
         # the answer is stored encoded, so a repeat with the same Idempotency-Key gets the same bytes
         return json_response(answer, status, {"Location": f"/v1/shipments/{shipment_id}"})

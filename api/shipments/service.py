@@ -43,6 +43,7 @@ async def create_shipment(
     idempotency_key: str | None,
     request_body: bytes,
     who: audit.Access,
+    links: wire.PublicLinks | None = None,
 ) -> tuple[int, bytes, str | None]:
     """Returns (status, body, shipment id). With an Idempotency-Key, a repeat of
     the same request gets the first answer; the same key with another body is a 422."""
@@ -86,7 +87,7 @@ async def create_shipment(
                 f"this account already has a shipment with carrier {command.carrier!r} and tracking number "
                 f"{command.tracking_number!r}",
             )
-        body = _encode(wire.shipment_out(shipment, now, with_recipient=True))
+        body = _encode(wire.shipment_out(shipment, now, with_recipient=True, links=links))
         created = change_log.drain_changes(shipment, now)
         if idempotency_key is not None:
             await conn.execute(

@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format types pytest fuzz migrate bench docker hadolint lock clean
+.PHONY: run test lint format types pytest chromium fuzz migrate bench docker hadolint lock clean
 
 run: $(STAMP)
 	$(BIN)/ontime serve
@@ -14,9 +14,14 @@ run: $(STAMP)
 # every check, then the tests: a lint or type error fails CI before pytest runs
 test: lint types hadolint pytest
 
-pytest: $(STAMP)
+pytest: $(STAMP) chromium
 	@echo "== pytest"
 	$(BIN)/pytest
+
+# the browser tests (tests/browser) drive Debian's Chromium; never a downloaded browser
+chromium:
+	@test -x /usr/bin/chromium || { echo "installing Debian's chromium for the browser tests (apt-get)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 lint: $(STAMP)
 	@echo "== ruff (lint, format) and import-linter (layers)"

@@ -1,0 +1,37 @@
+"""The recipient's tracking page in a real browser: it changes without a reload."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from playwright.async_api import Page, expect
+
+from tests.e2e.conftest import Server
+from tests.integration.conftest import shipment_body
+
+
+async def test_the_tracking_page_changes_status_without_a_reload_when_an_event_is_posted(
+    server: Server, page: Page, tmp_path: Path
+):
+    async with server.client() as admin:
+        account = (await admin.post("/v1/accounts", json={"name": "Acme Parts", "timezone": "Europe/Madrid"})).json()
+        shipment = (await admin.post("/v1/shipments", json=shipment_body(account_id=account["id"]))).json()
+        path = shipment["tracking_url"].split("/t/", 1)[1]
+        await page.goto(f"{server.url}/t/{path}")
+        await expect(page.locator("#status")).to_have_text("Label created: the sender is preparing your parcel")
+        await page.evaluate("window.notReloaded = true")
+        await page.screenshot(path=tmp_path / "tracking-before.png", full_page=True)
+
+        r = await admin.post(
+            f"/v1/shipments/{shipment['id']}/events",
+            json={
+                "status": "out_for_delivery",
+                "occurred_at": "2029-12-01T08:00:00Z",
+                "location": {"city": "Lyon", "country": "FR"},
+            },
+        )
+        assert r.status_code == 201, r.text
+        await expect(page.locator("#status")).to_have_text("Out for delivery today", timeout=5000)
+        assert await page.evaluate("window.notReloaded") is True  # the same document: no reload
+        await expect(page.locator(".timeline li")).to_have_count(1)
+        await page.screenshot(path=tmp_path / "tracking-after.png", full_page=True)

@@ -34,6 +34,7 @@ from api.live.endpoint import live
 from api.live.hub import Hub
 from api.live.listener import Listener
 from api.pages.assets import static_router, templates
+from api.pages.desk import Pages, pages_live
 from api.pages.tracking import TrackingPage, tracking_live
 from api.shell import keys
 from api.shell.auth import KeyCache, provide_caller
@@ -178,6 +179,8 @@ def create_app(
             WebhookController,
             TrackingPage,
             tracking_live,
+            Pages,
+            pages_live,
             static_router(),
             live,
             healthz,

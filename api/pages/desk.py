@@ -1,0 +1,322 @@
+"""The operations board (/board: customer, support or admin) and the support
+console (/console: support or admin), behind a sign-in with an API key
+(/login). Each page reads through the same use cases as the API, audited as
+the API audits them, and updates itself over /pages/live: a websocket that says
+`{"type": "changed"}` when something the page shows may have changed."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, Response, WebSocket, get, post, websocket
+from litestar.datastructures import State
+from litestar.di import NamedDependency
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import WebSocketDisconnect
+from litestar.params import Body, FromPath
+from litestar.response import Redirect, Template
+
+from api import wire
+from api.cases import desk as cases
+from api.live import protocol
+from api.live.hub import hub_of
+from api.pages import chart, session, store
+from api.shell import audit
+from api.shell.auth import KeyCache, Principal
+from api.shell.clock import utcnow
+from api.shell.database import Pool, pool_of
+from api.shell.errors import Problem
+from api.shipments import store as shipments
+from api.shipments.routes import readable_shipment
+from api.support import service as support
+from domain.cases import CaseStatus, CaseType, Priority
+from domain.status import Status
+
+HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; "
+        "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+    ),
+}
+DESK = ("support", "admin")
+Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
+
+
+def page(
+    request: Request[Any, Any, Any], name: str, who: Principal | None, status: int = 200, **context: Any
+) -> Template:
+    return Template(
+        name,
+        context={"lang": "en", "who": who, "csrf": session.csrf_token(request), **context},
+        status_code=status,
+        headers=HEADERS,
+    )
+
+
+def to_login(request: Request[Any, Any, Any]) -> Redirect:
+    return Redirect(f"/login?next={request.url.path}", status_code=303)
+
+
+def local(path: str | None, fallback: str) -> str:
+    """Only a path on this site: never `//elsewhere` or `https://elsewhere`."""
+    return path if path and path.startswith("/") and not path.startswith("//") and "\\" not in path else fallback
+
+
+def left(due: datetime | None, now: datetime) -> str:
+    """Time left before a deadline, or how long ago it passed."""
+    if due is None:
+        return "-"
+    seconds = int((due - now).total_seconds())
+    sign, seconds = ("", seconds) if seconds >= 0 else ("overdue by ", -seconds)
+    hours, minutes = divmod(seconds // 60, 60)
+    text = f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"
+    return sign + text if sign else text + " left"
+
+
+class Pages(Controller):
+    include_in_schema = False
+
+    @get("/login")
+    async def login_form(self, request: Request[Any, Any, Any], next: str | None = None) -> Template:
+        return page(request, "login.html.j2", None, next=local(next, "/board"), error=None)
+
+    @post("/login", status_code=303)
+    async def login(self, request: Request[Any, Any, Any], pool: NamedDependency[Pool], data: Form) -> Response[Any]:
+        target = local(data.get("next"), "/board")
+        cache: KeyCache = request.app.state.key_cache
+        who = await cache.principal(pool, data.get("key", "").strip()) if data.get("key", "").strip() else None
+        if who is None or who.role not in session.ROLES:
+            return page(
+                request,
+                "login.html.j2",
+                None,
+                401,
+                next=target,
+                error="That key is unknown or revoked, or it cannot sign in here.",
+            )
+        redirect = Redirect(target, status_code=303)
+        redirect.cookies.append(session.cookie_for(request, who.key_id))
+        return redirect
+
+    @post("/logout", status_code=303)
+    async def logout(self, request: Request[Any, Any, Any], data: Form) -> Response[Any]:
+        session.check_csrf(request, data.get("csrf"))
+        redirect = Redirect("/login", status_code=303)
+        redirect.cookies.append(session.signed_out())
+        return redirect
+
+    @get("/board")
+    async def board(
+        self, request: Request[Any, Any, Any], pool: NamedDependency[Pool], account: str | None = None
+    ) -> Response[Any]:
+        who = await session.signed_in(pool, request)
+        if who is None:
+            return to_login(request)
+        scope = who.account_scope or account
+        now = utcnow()
+        today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        counts = await store.in_flight(pool, scope)
+        watch = await store.watch(pool, scope, now)
+        if audit.crosses(who, scope):  # support or admin looking at shipments of accounts not theirs
+            touched = audit.by_account((r["account_id"], r["id"]) for r in watch)
+            async with pool.acquire() as conn, conn.transaction():
+                await audit.record_by_account(
+                    conn, audit.access(request, who), touched, query=f"board {scope or 'all'}"
+                )
+        rows = {r["day"].date(): r for r in await store.by_day(pool, scope, 29, today)}
+        days = [
+            chart.Day(d, rows[d]["delivered"] if d in rows else 0, rows[d]["on_time"] if d in rows else 0)
+            for d in ((today - timedelta(days=n)).date() for n in range(29, -1, -1))
+        ]
+        ratings, satisfied = await store.csat(pool, scope, today.replace(day=1))
+        return page(
+            request,
+            "board.html.j2",
+            who,
+            scope=scope,
+            counts=[
+                (s.value, counts.get(s.value, 0))
+                for s in Status
+                if s.value in counts or s.value not in ("delivered", "returned_to_sender", "cancelled")
+            ],
+            in_flight=sum(counts.values()),
+            late=[r for r in watch if r["late"]],
+            at_risk=[r for r in watch if not r["late"]],
+            today=days[-1],
+            days=days,
+            chart=chart.svg(days, "On-time rate of each of the last 30 days"),
+            csat=None if not ratings else satisfied / ratings,
+            ratings=ratings,
+            now=now,
+        )
+
+    @get("/console")
+    async def console(
+        self, request: Request[Any, Any, Any], pool: NamedDependency[Pool], q: str | None = None
+    ) -> Response[Any]:
+        who = await session.signed_in(pool, request)
+        if who is None or who.role not in DESK:
+            return to_login(request)
+        access = audit.access(request, who)
+        query = (q or "").strip()[:200]
+        hits = (await support.search(pool, access, query, 20)).items if query else []
+        queue = await cases.queue(
+            pool,
+            who,
+            access,
+            status=None,
+            type=None,
+            assignee_key=None,
+            account_id=None,
+            breached=None,
+            cursor=None,
+            limit=50,
+        )
+        open_cases = [c for c in queue.items if c.status not in ("resolved", "closed")]
+        now = utcnow()
+        return page(request, "console.html.j2", who, q=query, hits=hits, queue=open_cases, now=now, left=left)
+
+    @get("/console/shipments/{shipment_id:str}")
+    async def shipment(
+        self, request: Request[Any, Any, Any], pool: NamedDependency[Pool], shipment_id: FromPath[str]
+    ) -> Response[Any]:
+        who = await session.signed_in(pool, request)
+        if who is None or who.role not in DESK:
+            return to_login(request)
+        access = audit.access(request, who)
+        try:
+            found, events = await readable_shipment(request, pool, who, shipment_id, shipments.timeline)
+        except Problem:
+            return page(
+                request,
+                "console.html.j2",
+                who,
+                404,
+                q="",
+                hits=[],
+                queue=[],
+                now=utcnow(),
+                left=left,
+                error="No such shipment.",
+            )
+        notes = await cases.notes(pool, who, access, shipment_id)
+        on_it = await cases.queue(
+            pool,
+            who,
+            access,
+            status=None,
+            type=None,
+            assignee_key=None,
+            account_id=found.account_id,
+            breached=None,
+            cursor=None,
+            limit=100,
+        )
+        now = utcnow()
+        return page(
+            request,
+            "shipment.html.j2",
+            who,
+            shipment=wire.shipment_out(found, now, with_recipient=True),
+            events=[wire.event_out(e, at) for e, at in events],
+            notes=notes.items,
+            cases=[c for c in on_it.items if c.shipment_id == shipment_id],
+            types=[t.value for t in CaseType],
+            priorities=[p.value for p in Priority],
+            statuses=[s.value for s in CaseStatus],
+            now=now,
+            left=left,
+        )
+
+    @post("/console/shipments/{shipment_id:str}/notes", status_code=303)
+    async def add_note(
+        self, request: Request[Any, Any, Any], pool: NamedDependency[Pool], shipment_id: FromPath[str], data: Form
+    ) -> Response[Any]:
+        who = await session.signed_in(pool, request)
+        if who is None or who.role not in DESK:
+            return to_login(request)
+        session.check_csrf(request, data.get("csrf"))
+        body = msgspec.convert({"body": data.get("body", "").strip()}, cases.AddText)
+        await cases.add_note(pool, who, audit.access(request, who), shipment_id, body)
+        return Redirect(f"/console/shipments/{shipment_id}#notes", status_code=303)
+
+    @post("/console/shipments/{shipment_id:str}/cases", status_code=303)
+    async def open_case(
+        self, request: Request[Any, Any, Any], pool: NamedDependency[Pool], shipment_id: FromPath[str], data: Form
+    ) -> Response[Any]:
+        who = await session.signed_in(pool, request)
+        if who is None or who.role not in DESK:
+            return to_login(request)
+        session.check_csrf(request, data.get("csrf"))
+        command = msgspec.convert(
+            {
+                "type": data.get("type", "other"),
+                "priority": data.get("priority", "normal"),
+                "subject": data.get("subject", "").strip(),
+                "shipment_id": shipment_id,
+            },
+            cases.OpenCase,
+        )
+        await cases.open_case(pool, who, audit.access(request, who), command)
+        return Redirect(f"/console/shipments/{shipment_id}#cases", status_code=303)
+
+    @post("/console/cases/{case_id:str}", status_code=303)
+    async def move_case(
+        self, request: Request[Any, Any, Any], pool: NamedDependency[Pool], case_id: FromPath[str], data: Form
+    ) -> Response[Any]:
+        who = await session.signed_in(pool, request)
+        if who is None or who.role not in DESK:
+            return to_login(request)
+        session.check_csrf(request, data.get("csrf"))
+        command = msgspec.convert({"status": data.get("status", "")}, cases.UpdateCase)
+        case = await cases.update_case(pool, who, audit.access(request, who), case_id, command, None)
+        return Redirect(local(data.get("back"), f"/console#case-{case.id}"), status_code=303)
+
+
+@websocket("/pages/live")
+async def pages_live(socket: WebSocket[Any, Any, State]) -> None:
+    """For a signed-in page: `{"type": "changed"}` when a change reaches what the
+    session may read (its account, or every account for the desk), at most a
+    few times a second; the page then fetches itself again."""
+    await socket.accept()
+    pool = pool_of(socket.app)
+    who = await session.signed_in(pool, socket)
+    if who is None:
+        await socket.close(4001, "sign in first")
+        return
+    hub = hub_of(socket.app)
+    subscriber = hub.connect(who, f"page:{who.key_id}:{id(socket)}".encode())
+    try:
+        await hub.subscribe(
+            subscriber, accounts=[who.account_scope] if who.account_scope else [], everything=who.account_scope is None
+        )
+
+        async def relay() -> None:
+            while subscriber.close_code is None:
+                await subscriber.ready.wait()
+                subscriber.ready.clear()
+                frames = [text for _, text in subscriber.outbox]
+                subscriber.outbox.clear()
+                if any(text != protocol.PING for text in frames):
+                    await socket.send_text('{"type":"changed"}')
+                    await asyncio.sleep(0.3)  # a burst of changes: one refresh
+                elif frames:
+                    await socket.send_text(protocol.PING)
+            await socket.close(1000)
+
+        sender = asyncio.create_task(relay())
+        try:
+            with contextlib.suppress(WebSocketDisconnect):
+                while True:
+                    await socket.receive_text()
+        finally:
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sender
+    finally:
+        hub.disconnect(subscriber)

@@ -17,7 +17,7 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import WebSocketDisconnect
-from litestar.params import Body, FromPath
+from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect, Template
 
 from api import wire
@@ -82,7 +82,7 @@ class Pages(Controller):
     include_in_schema = False
 
     @get("/login")
-    async def login_form(self, request: Request[Any, Any, Any], next: str | None = None) -> Template:
+    async def login_form(self, request: Request[Any, Any, Any], next: FromQuery[str | None] = None) -> Template:
         return page(request, "login.html.j2", None, next=local(next, "/board"), error=None)
 
     @post("/login", status_code=303)
@@ -112,7 +112,7 @@ class Pages(Controller):
 
     @get("/board")
     async def board(
-        self, request: Request[Any, Any, Any], pool: NamedDependency[Pool], account: str | None = None
+        self, request: Request[Any, Any, Any], pool: NamedDependency[Pool], account: FromQuery[str | None] = None
     ) -> Response[Any]:
         who = await session.signed_in(pool, request)
         if who is None:
@@ -157,7 +157,7 @@ class Pages(Controller):
 
     @get("/console")
     async def console(
-        self, request: Request[Any, Any, Any], pool: NamedDependency[Pool], q: str | None = None
+        self, request: Request[Any, Any, Any], pool: NamedDependency[Pool], q: FromQuery[str | None] = None
     ) -> Response[Any]:
         who = await session.signed_in(pool, request)
         if who is None or who.role not in DESK:

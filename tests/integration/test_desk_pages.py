@@ -1,0 +1,96 @@
+"""Signing in to the board and the console: the session cookie, who may see
+what, CSRF on every form, and a revoked key's session ending at once."""
+
+from __future__ import annotations
+
+import re
+
+import asyncpg
+import httpx
+
+from tests.integration.conftest import Api, shipment_body
+
+
+async def _signed_in(api: Api, secret: str, where: str = "/board") -> httpx.Response:
+    r = await api.client.post("/login", data={"key": secret, "next": where})
+    assert r.status_code == 303, r.text
+    return r
+
+
+def _csrf(html: str) -> str:
+    match = re.search(r'name="csrf" value="([0-9a-f]+)"', html)
+    assert match, "no CSRF token on the page"
+    return match[1]
+
+
+async def test_the_session_cookie_is_httponly_and_samesite_and_a_bad_key_signs_nobody_in(api: Api):
+    account_id, _ = await api.customer()
+    key = await api.new_key("customer", account_id)
+    r = await _signed_in(api, key["secret"])
+    cookie = r.headers["set-cookie"]
+    assert "ontime_session=" in cookie and "HttpOnly" in cookie and "SameSite=lax" in cookie.replace("Lax", "lax")
+    assert r.headers["location"] == "/board"
+    assert (await api.client.get("/board")).status_code == 200
+    api.client.cookies.clear()
+    wrong = await api.client.post("/login", data={"key": "ot_not-a-key", "next": "/board"})
+    assert wrong.status_code == 401 and "unknown or revoked" in wrong.text
+    assert (await api.client.get("/board")).status_code == 303  # back to the sign-in
+
+
+async def test_a_customer_sees_its_own_board_only_and_never_the_console(api: Api):
+    mine, customer = await api.customer("Mine")
+    other, other_customer = await api.customer("Theirs")
+    await other_customer.post(
+        "/v1/shipments", json=shipment_body(tracking_number="THEIRS01", promised_by="2026-01-01T00:00:00Z")
+    )
+    await customer.post(
+        "/v1/shipments", json=shipment_body(tracking_number="MINE0001", promised_by="2026-01-01T00:00:00Z")
+    )
+    key = await api.new_key("customer", mine)
+    await _signed_in(api, key["secret"])
+    board = await api.client.get("/board", params={"account": other})  # asking for another account changes nothing
+    assert "MINE0001" in board.text and "THEIRS01" not in board.text
+    console = await api.client.get("/console")
+    assert console.status_code == 303 and console.headers["location"].startswith("/login")
+
+
+async def test_a_form_without_the_sessions_token_does_nothing(api: Api, db: asyncpg.Connection):
+    _, customer = await api.customer()
+    shipment = (await customer.post("/v1/shipments", json=shipment_body())).json()
+    support = await api.new_key("support")
+    await _signed_in(api, support["secret"], "/console")
+    page = await api.client.get(f"/console/shipments/{shipment['id']}")
+    token = _csrf(page.text)
+    forged = await api.client.post(
+        f"/console/shipments/{shipment['id']}/notes", data={"body": "forged", "csrf": "0" * 64}
+    )
+    missing = await api.client.post(f"/console/shipments/{shipment['id']}/notes", data={"body": "forged"})
+    assert forged.status_code == 403 and missing.status_code == 403
+    assert await db.fetchval("select count(*) from shipment_notes") == 0
+    ok = await api.client.post(f"/console/shipments/{shipment['id']}/notes", data={"body": "real", "csrf": token})
+    assert ok.status_code == 303
+    assert await db.fetchval("select body from shipment_notes") == "real"
+    # what support saw through the console is in the audit log, as through the API
+    assert (
+        await db.fetchval(
+            "select count(*) from audit_log where key_id = $1 and action like 'GET /console/shipments/%'", support["id"]
+        )
+        >= 1
+    )
+
+
+async def test_a_revoked_keys_session_ends_at_once(api: Api):
+    account_id, _ = await api.customer()
+    key = await api.new_key("customer", account_id)
+    await _signed_in(api, key["secret"])
+    assert (await api.client.get("/board")).status_code == 200
+    assert (await api.admin.delete(f"/v1/keys/{key['id']}")).status_code in (200, 204)
+    assert (await api.client.get("/board")).status_code == 303
+
+
+async def test_sign_in_goes_back_only_to_a_page_of_this_site(api: Api):
+    account_id, _ = await api.customer()
+    key = await api.new_key("customer", account_id)
+    for target in ("https://evil.example/x", "//evil.example/x", "/\\evil.example"):
+        r = await api.client.post("/login", data={"key": key["secret"], "next": target})
+        assert r.headers["location"] == "/board", target

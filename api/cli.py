@@ -310,6 +310,18 @@ def format_inbound(source: str, adapted: Adapted) -> str:
     return "\n".join(lines)
 
 
+def demo(args: argparse.Namespace) -> None:
+    """Shippers, shipments and carriers posting events to a running ontime."""
+    from api import demo as demo_run
+
+    if args.rate <= 0:
+        raise SystemExit("ontime demo: --rate must be above 0")
+    try:
+        asyncio.run(demo_run.run(args.url, args.key, None, args.rate, args.seconds, args.shipments))
+    except KeyboardInterrupt:
+        print("\nstopped", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="ontime", description="Shipment tracking API")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -343,6 +355,17 @@ def main(argv: list[str] | None = None) -> None:
     inbound_cmd.add_argument("file", help="the saved payload (- for standard input)")
     inbound_cmd.add_argument("--zone", default="UTC", help="the account's time zone, for times with no place (UTC)")
     inbound_cmd.set_defaults(run=inbound)
+    demo_cmd = commands.add_parser(
+        "demo", help="seed shippers and shipments, then post carrier events at a rate (the board comes alive)"
+    )
+    demo_cmd.add_argument("--url", default="http://127.0.0.1:8000", help="the running ontime")
+    demo_cmd.add_argument("--key", help="an admin key (default: make one, and a support key, in its database)")
+    demo_cmd.add_argument("--rate", type=float, default=2.0, help="carrier events a second")
+    demo_cmd.add_argument(
+        "--seconds", type=float, default=0, help="stop after this long (0: when every parcel is delivered)"
+    )
+    demo_cmd.add_argument("--shipments", type=int, default=12, help="shipments per shipper (three shippers)")
+    demo_cmd.set_defaults(run=demo)
     args = parser.parse_args(argv)
     args.run(args)
 

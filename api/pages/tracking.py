@@ -20,6 +20,7 @@ from litestar.params import FromPath
 from litestar.response import Template
 
 from api.feedback import store as feedback_store
+from api.feedback.page import TEXT as RATE_TEXT
 from api.feedback.page import language
 from api.live import protocol
 from api.live.hub import hub_of
@@ -131,6 +132,8 @@ class TrackingPage(Controller):
             "steps": steps,
             "when": lambda moment: when(moment, lang),
             "feedback_url": None if answered else links.url_for(shipment),
+            "feedback_path": None if answered else (links.url_for(shipment) or "").removeprefix(links.base_url),
+            "rate": RATE_TEXT[lang],
             "place": place_text(progress.location),
         }
         return Template("track.html.j2", context=context, headers=HEADERS)

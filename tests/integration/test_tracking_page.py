@@ -3,6 +3,8 @@ is in tests/browser/): the link from the shipment, the words, what it hides."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from tests.integration.conftest import Api, shipment_body
 
 
@@ -53,3 +55,19 @@ async def test_a_forged_link_is_a_404_page(api: Api):
     assert forged.status_code == 404 and "could not find this tracking link" in forged.text
     # a feedback token is no tracking token
     assert (await api.client.get("/t/" + "A" * 40)).status_code == 404
+
+
+async def test_after_delivery_the_page_takes_the_rating_and_then_no_longer_asks(api: Api):
+    customer, shipment = await _shipment(api)
+    await customer.post(
+        f"/v1/shipments/{shipment['id']}/events",
+        json={"status": "delivered", "occurred_at": (datetime.now(UTC) - timedelta(hours=3)).isoformat()},
+    )
+    path = shipment["tracking_url"].removeprefix("http://127.0.0.1:8000")
+    page = await api.client.get(path)
+    assert "Delivered" in page.text and 'name="rating"' in page.text
+    action = page.text.split('<form method="post" action="', 1)[1].split('"', 1)[0]
+    assert action.startswith("/f/")
+    rated = await api.client.post(action, data={"rating": "4"})
+    assert rated.status_code == 200 and "Your rating has been received" in rated.text
+    assert 'name="rating"' not in (await api.client.get(path)).text

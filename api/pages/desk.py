@@ -6,8 +6,6 @@ the API audits them, and updates itself over /pages/live: a websocket that says
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
@@ -16,15 +14,14 @@ from litestar import Controller, Request, Response, WebSocket, get, post, websoc
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
-from litestar.exceptions import WebSocketDisconnect
 from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect, Template
 
 from api import wire
 from api.cases import desk as cases
-from api.live import protocol
 from api.live.hub import hub_of
 from api.pages import chart, session, store
+from api.pages.live import tell_changes
 from api.shell import audit
 from api.shell.auth import KeyCache, Principal
 from api.shell.clock import utcnow
@@ -76,6 +73,15 @@ def left(due: datetime | None, now: datetime) -> str:
     hours, minutes = divmod(seconds // 60, 60)
     text = f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"
     return sign + text if sign else text + " left"
+
+
+async def desk_form(request: Request[Any, Any, Any], pool: Pool, data: dict[str, str]) -> Principal | None:
+    """The support or admin session a form was posted in, its CSRF token checked (a 403 otherwise)."""
+    who = await session.signed_in(pool, request)
+    if who is None or who.role not in DESK:
+        return None
+    session.check_csrf(request, data.get("csrf"))
+    return who
 
 
 class Pages(Controller):
@@ -237,10 +243,9 @@ class Pages(Controller):
     async def add_note(
         self, request: Request[Any, Any, Any], pool: NamedDependency[Pool], shipment_id: FromPath[str], data: Form
     ) -> Response[Any]:
-        who = await session.signed_in(pool, request)
-        if who is None or who.role not in DESK:
+        who = await desk_form(request, pool, data)
+        if who is None:
             return to_login(request)
-        session.check_csrf(request, data.get("csrf"))
         body = msgspec.convert({"body": data.get("body", "").strip()}, cases.AddText)
         await cases.add_note(pool, who, audit.access(request, who), shipment_id, body)
         return Redirect(f"/console/shipments/{shipment_id}#notes", status_code=303)
@@ -249,10 +254,9 @@ class Pages(Controller):
     async def open_case(
         self, request: Request[Any, Any, Any], pool: NamedDependency[Pool], shipment_id: FromPath[str], data: Form
     ) -> Response[Any]:
-        who = await session.signed_in(pool, request)
-        if who is None or who.role not in DESK:
+        who = await desk_form(request, pool, data)
+        if who is None:
             return to_login(request)
-        session.check_csrf(request, data.get("csrf"))
         command = msgspec.convert(
             {
                 "type": data.get("type", "other"),
@@ -269,10 +273,9 @@ class Pages(Controller):
     async def move_case(
         self, request: Request[Any, Any, Any], pool: NamedDependency[Pool], case_id: FromPath[str], data: Form
     ) -> Response[Any]:
-        who = await session.signed_in(pool, request)
-        if who is None or who.role not in DESK:
+        who = await desk_form(request, pool, data)
+        if who is None:
             return to_login(request)
-        session.check_csrf(request, data.get("csrf"))
         command = msgspec.convert({"status": data.get("status", "")}, cases.UpdateCase)
         case = await cases.update_case(pool, who, audit.access(request, who), case_id, command, None)
         return Redirect(local(data.get("back"), f"/console#case-{case.id}"), status_code=303)
@@ -296,27 +299,6 @@ async def pages_live(socket: WebSocket[Any, Any, State]) -> None:
             subscriber, accounts=[who.account_scope] if who.account_scope else [], everything=who.account_scope is None
         )
 
-        async def relay() -> None:
-            while subscriber.close_code is None:
-                await subscriber.ready.wait()
-                subscriber.ready.clear()
-                frames = [text for _, text in subscriber.outbox]
-                subscriber.outbox.clear()
-                if any(text != protocol.PING for text in frames):
-                    await socket.send_text('{"type":"changed"}')
-                    await asyncio.sleep(0.3)  # a burst of changes: one refresh
-                elif frames:
-                    await socket.send_text(protocol.PING)
-            await socket.close(1000)
-
-        sender = asyncio.create_task(relay())
-        try:
-            with contextlib.suppress(WebSocketDisconnect):
-                while True:
-                    await socket.receive_text()
-        finally:
-            sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sender
+        await tell_changes(socket, subscriber, quiet=0.3)
     finally:
         hub.disconnect(subscriber)

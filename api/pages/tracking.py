@@ -6,8 +6,6 @@ the shipper's own data (metadata, references, the account) ever reaches it."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,16 +13,15 @@ from typing import Any
 from litestar import Controller, Request, Response, WebSocket, get, websocket
 from litestar.datastructures import State
 from litestar.di import NamedDependency
-from litestar.exceptions import WebSocketDisconnect
 from litestar.params import FromPath
 from litestar.response import Template
 
 from api.feedback import store as feedback_store
 from api.feedback.page import TEXT as RATE_TEXT
 from api.feedback.page import language
-from api.live import protocol
 from api.live.hub import hub_of
 from api.pages import words
+from api.pages.live import tell_changes
 from api.shell.auth import Principal
 from api.shell.clock import utcnow
 from api.shell.database import Pool, pool_of
@@ -159,26 +156,6 @@ async def tracking_live(socket: WebSocket[Any, Any, State], token: FromPath[str]
     try:
         await hub.subscribe(subscriber, shipments=[shipment.id], since=None)
 
-        async def relay() -> None:
-            while subscriber.close_code is None:
-                await subscriber.ready.wait()
-                subscriber.ready.clear()
-                frames = [text for _, text in subscriber.outbox]
-                subscriber.outbox.clear()
-                if any(text != protocol.PING for text in frames):
-                    await socket.send_text('{"type":"changed"}')
-                elif frames:
-                    await socket.send_text(protocol.PING)  # keeps the connection through proxies
-            await socket.close(1000)
-
-        sender = asyncio.create_task(relay())
-        try:
-            with contextlib.suppress(WebSocketDisconnect):
-                while True:
-                    await socket.receive_text()  # the page says nothing; this notices it leaving
-        finally:
-            sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sender
+        await tell_changes(socket, subscriber)
     finally:
         hub.disconnect(subscriber)

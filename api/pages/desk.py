@@ -6,7 +6,7 @@ the API audits them, and updates itself over /pages/live: a websocket that says
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import msgspec
@@ -29,8 +29,10 @@ from api.shell.database import Pool, pool_of
 from api.shell.errors import Problem
 from api.shipments import store as shipments
 from api.shipments.routes import readable_shipment
+from api.shipments.service import revise_promise as revise
 from api.support import service as support
 from domain.cases import CaseStatus, CaseType, Priority
+from domain.shipment import RevisePromise
 from domain.status import Status
 
 HEADERS = {
@@ -279,6 +281,24 @@ class Pages(Controller):
         command = msgspec.convert({"status": data.get("status", "")}, cases.UpdateCase)
         case = await cases.update_case(pool, who, audit.access(request, who), case_id, command, None)
         return Redirect(local(data.get("back"), f"/console#case-{case.id}"), status_code=303)
+
+    @post("/console/shipments/{shipment_id:str}/promise", status_code=303)
+    async def revise_promise(
+        self, request: Request[Any, Any, Any], pool: NamedDependency[Pool], shipment_id: FromPath[str], data: Form
+    ) -> Response[Any]:
+        """Admin keys only, as in the API: the promise is the shipper's word."""
+        who = await desk_form(request, pool, data)
+        if who is None or who.role != "admin":
+            return to_login(request)
+        try:
+            when = datetime.fromisoformat(data.get("promised_by", "")).replace(tzinfo=UTC)
+            command = msgspec.convert(
+                {"promised_by": when.isoformat(), "reason": data.get("reason", "").strip()}, RevisePromise
+            )
+        except (ValueError, msgspec.ValidationError) as exc:
+            raise Problem(400, "invalid-request", "Invalid request", f"the new promise is not valid: {exc}") from None
+        await revise(pool, who, shipment_id, command, audit.access(request, who))
+        return Redirect(f"/console/shipments/{shipment_id}", status_code=303)
 
 
 @websocket("/pages/live")

@@ -94,3 +94,27 @@ async def test_sign_in_goes_back_only_to_a_page_of_this_site(api: Api):
     for target in ("https://evil.example/x", "//evil.example/x", "/\\evil.example"):
         r = await api.client.post("/login", data={"key": key["secret"], "next": target})
         assert r.headers["location"] == "/board", target
+
+
+async def test_an_admin_revises_a_promise_from_the_console_and_support_may_not(api: Api, db: asyncpg.Connection):
+    _, customer = await api.customer()
+    shipment = (await customer.post("/v1/shipments", json=shipment_body())).json()
+    support = await api.new_key("support")
+    await _signed_in(api, support["secret"], "/console")
+    page = await api.client.get(f"/console/shipments/{shipment['id']}")
+    assert "Revise the promise" not in page.text
+    refused = await api.client.post(
+        f"/console/shipments/{shipment['id']}/promise",
+        data={"promised_by": "2030-02-01T12:00", "reason": "x", "csrf": _csrf(page.text)},
+    )
+    assert refused.status_code == 303 and refused.headers["location"].startswith("/login")
+    admin = await api.new_key("admin")
+    await _signed_in(api, admin["secret"], "/console")
+    page = await api.client.get(f"/console/shipments/{shipment['id']}")
+    revised = await api.client.post(
+        f"/console/shipments/{shipment['id']}/promise",
+        data={"promised_by": "2030-02-01T12:00", "reason": "warehouse flood", "csrf": _csrf(page.text)},
+    )
+    assert revised.status_code == 303, revised.text
+    promised = await db.fetchval("select promised_by from shipments where id = $1", shipment["id"])
+    assert promised.isoformat() == "2030-02-01T12:00:00+00:00"

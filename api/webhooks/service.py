@@ -26,7 +26,7 @@ KINDS: tuple[str, ...] = tuple(str(c.__struct_config__.tag) for c in wire.CHANGE
 ChangeKind = enum.StrEnum("ChangeKind", [(k, k) for k in KINDS])  # type: ignore[misc]
 CHECK_SECONDS = 3.0
 
-Url = Annotated[str, Meta(min_length=1, max_length=2000, pattern=r"^[^\x00\s]*$")]
+Url = Annotated[str, Meta(min_length=1, max_length=2000, pattern=r"^[^\x00 \t\n\r\x0b\x0c]*$")]
 Id = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[^\x00]*$")]
 
 

@@ -11,6 +11,8 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
+from api.pages.words import plain
+
 HERE = Path(__file__).parent
 
 
@@ -25,9 +27,10 @@ def static_router() -> Router:
 
 
 def templates() -> TemplateConfig[JinjaTemplateEngine]:
-    """Jinja2, autoescaping every template (their names end in .html.j2)."""
+    """Jinja2, autoescaping every template (their names end in .html.j2); `plain` says a code in words."""
 
     def autoescape(engine: JinjaTemplateEngine) -> None:
         engine.engine.autoescape = True
+        engine.engine.filters["plain"] = plain
 
     return TemplateConfig(directory=HERE / "templates", engine=JinjaTemplateEngine, engine_callback=autoescape)

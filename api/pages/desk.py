@@ -19,6 +19,7 @@ from litestar.response import Redirect, Template
 
 from api import wire
 from api.cases import desk as cases
+from api.feedback import store as feedback_store
 from api.live.hub import hub_of
 from api.pages import chart, session, store
 from api.pages.live import tell_changes
@@ -147,6 +148,7 @@ class Pages(Controller):
             "board.html.j2",
             who,
             scope=scope,
+            scope_name=None if scope is None else (await feedback_store.account_name(pool, scope)) or scope,
             counts=[
                 (s.value, counts.get(s.value, 0))
                 for s in Status
@@ -231,6 +233,7 @@ class Pages(Controller):
             "shipment.html.j2",
             who,
             shipment=wire.shipment_out(found, now, with_recipient=True),
+            account_name=await feedback_store.account_name(pool, found.account_id),
             events=[wire.event_out(e, at) for e, at in events],
             notes=notes.items,
             cases=[c for c in on_it.items if c.shipment_id == shipment_id],

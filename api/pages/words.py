@@ -134,3 +134,9 @@ MONTHS = {
         "diciembre",
     ],
 }
+
+
+def plain(code: object) -> str:
+    """A code as the desk pages say it: `waiting_on_customer` -> "Waiting on customer"."""
+    text = str(code).replace("_", " ")
+    return text[:1].upper() + text[1:]

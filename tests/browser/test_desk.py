@@ -66,7 +66,17 @@ async def test_the_console_finds_a_shipment_by_the_recipients_phone_and_adds_a_n
         await page.get_by_label("Add an internal note").fill("Called the recipient: she will be home after 17:00")
         await page.get_by_role("button", name="Add note").click()
         await expect(page.locator("#note-list")).to_contain_text("she will be home after 17:00")
+        await expect(page.locator(".status-word")).to_contain_text("Label created")  # words, not codes
+        await page.get_by_label("Open a case: subject").fill("Recipient asks for an evening delivery")
+        await page.get_by_label("Priority").select_option("high")
+        await page.get_by_role("button", name="Open case").click()
+        await expect(page.locator("#cases")).to_be_visible()
         await page.screenshot(path=tmp_path / "console-shipment.png", full_page=True)
+        await page.get_by_role("link", name="← Support console").click()
+        queue = page.locator("#queue")
+        await expect(queue).to_contain_text("Recipient asks for an evening delivery")
+        await expect(queue).to_contain_text("left")  # the time left before the first response is due
+        await page.screenshot(path=tmp_path / "console-queue.png", full_page=True)
 
 
 async def test_the_rating_form_takes_one_rating_and_refuses_a_second(server: Server, page: Page, tmp_path: Path):

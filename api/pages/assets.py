@@ -11,6 +11,8 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
+from api.pages import words
+
 HERE = Path(__file__).parent
 
 
@@ -29,5 +31,6 @@ def templates() -> TemplateConfig[JinjaTemplateEngine]:
 
     def autoescape(engine: JinjaTemplateEngine) -> None:
         engine.engine.autoescape = True
+        engine.engine.filters["said"] = words.desk_word
 
     return TemplateConfig(directory=HERE / "templates", engine=JinjaTemplateEngine, engine_callback=autoescape)

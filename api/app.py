@@ -33,6 +33,7 @@ from api.lateness.routes import ReportController
 from api.live.endpoint import live
 from api.live.hub import Hub
 from api.live.listener import Listener
+from api.pages import session as pages_session
 from api.pages.assets import static_router, templates
 from api.pages.desk import Pages, pages_live
 from api.pages.tracking import TrackingPage, tracking_live
@@ -71,6 +72,7 @@ def create_app(
         app.state.feedback_links = wire.PublicLinks(
             keys=await feedback_store.link_keys(app.state.pool), base_url=settings.link_base
         )
+        pages_session.keep_csrf_secret(csrf, app.state.feedback_links.keys)
         listener = app.state.listener = Listener(database_url)
 
         def on_revoked(payload: str) -> None:
@@ -152,6 +154,9 @@ def create_app(
             return Response(None, status_code=204, headers={"Allow": methods})
         return None
 
+    # the pages' forms (the API, keyed and cookieless, is exempt: pages_session.CSRF_EXEMPT)
+    csrf = pages_session.csrf_config(secure=settings.link_base.startswith("https://"))
+
     app = Litestar(
         dependencies={
             "pool": Provide(provide_pool, sync_to_thread=False),
@@ -194,6 +199,7 @@ def create_app(
         plugins=[ClosedStructSchemaPlugin()],
         request_max_body_size=settings.max_body_bytes,
         template_config=templates(),
+        csrf_config=csrf,
         openapi_config=OpenAPIConfig(
             title="ontime",
             version="1",

@@ -11,7 +11,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
-from api.pages.words import plain
+from api.pages import words
 
 HERE = Path(__file__).parent
 
@@ -27,10 +27,10 @@ def static_router() -> Router:
 
 
 def templates() -> TemplateConfig[JinjaTemplateEngine]:
-    """Jinja2, autoescaping every template (their names end in .html.j2); `plain` says a code in words."""
+    """Jinja2, autoescaping every template (their names end in .html.j2)."""
 
     def autoescape(engine: JinjaTemplateEngine) -> None:
         engine.engine.autoescape = True
-        engine.engine.filters["plain"] = plain
+        engine.engine.filters["said"] = words.desk_word
 
     return TemplateConfig(directory=HERE / "templates", engine=JinjaTemplateEngine, engine_callback=autoescape)

@@ -3,26 +3,26 @@ cookie (HttpOnly, SameSite=Lax, Secure when served over TLS) naming the key,
 signed with the same database-held keys as the recipients' links, so every
 server process reads every session and a restart signs nobody out. The key is
 read again on each page, so a revoked key's session ends at once. Forms carry a
-CSRF token derived from the session (an attacker's page can neither read the
-cookie nor make the token), checked before anything is done."""
+CSRF token (Litestar's CSRFConfig, below), checked before any handler runs."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets
 from datetime import timedelta
 from typing import Any
 
 from litestar import Request
+from litestar.config.csrf import CSRFConfig
 from litestar.connection import ASGIConnection
 from litestar.datastructures import Cookie
 
 from api.shell.auth import Principal
 from api.shell.clock import utcnow
 from api.shell.database import Executor
-from api.shell.errors import Problem
 from api.shipments.routes import feedback_links
-from domain.feedback import LinkExpired, LinkRefused
+from domain.feedback import LinkExpired, LinkKeys, LinkRefused
 
 COOKIE = "ontime_session"
 LASTS = timedelta(hours=12)
@@ -67,20 +67,36 @@ async def signed_in(conn: Executor, connection: ASGIConnection[Any, Any, Any, An
     )
 
 
-def csrf_token(request: Request[Any, Any, Any]) -> str:
-    """The token this session's forms carry."""
-    session = request.cookies.get(COOKIE, "")
-    secret = feedback_links(request).keys.keys[feedback_links(request).keys.current]
-    return hmac.new(secret, CSRF + b"\x00" + session.encode(), hashlib.sha256).hexdigest()
+# Litestar's CSRF middleware guards every form of the pages (sign-in and sign-out
+# included): a token in an HttpOnly, SameSite cookie, and the same token, signed,
+# in a hidden field of each form (`csrf_input` in the templates). The API (/v1/,
+# keyed, no cookies), the recipients' pages (/f/, /t/: the link is the credential)
+# and the service's own paths never see it.
+CSRF_EXEMPT = [
+    "^/v1/",
+    "^/f/",
+    "^/t/",
+    "^/docs",
+    "^/healthz$",
+    "^/readyz$",
+    "^/metrics$",
+    "^/pages/static/",
+]
 
 
-def check_csrf(request: Request[Any, Any, Any], sent: str | None) -> None:
-    keys = feedback_links(request).keys
-    session = request.cookies.get(COOKIE, "").encode()
-    for secret in keys.keys.values():
-        expected = hmac.new(secret, CSRF + b"\x00" + session, hashlib.sha256).hexdigest()
-        if sent and session and hmac.compare_digest(expected, sent):
-            return
-    raise Problem(
-        403, "csrf", "Forbidden", "the form is stale or came from another site: reload the page and try again"
+def csrf_config(secure: bool) -> CSRFConfig:
+    """The middleware's settings; its secret is a placeholder until `keep_csrf_secret`
+    derives the real one from the database-held keys at startup (the same in every process)."""
+    return CSRFConfig(
+        secret=secrets.token_hex(32),
+        cookie_name="ontime_csrf",
+        cookie_httponly=True,
+        cookie_samesite="lax",
+        cookie_secure=secure,
+        exclude=CSRF_EXEMPT,
     )
+
+
+def keep_csrf_secret(config: CSRFConfig, keys: LinkKeys) -> None:
+    """Every process signs and checks CSRF tokens with the same secret: one derived from the current link key."""
+    config.secret = hmac.new(keys.keys[keys.current], CSRF, hashlib.sha256).hexdigest()

@@ -135,8 +135,22 @@ MONTHS = {
     ],
 }
 
+# the board's and the console's words for a status: short, for a table on a busy desk
+DESK_STATUS: dict[str, str] = {
+    Status.LABEL_CREATED: "Label created",
+    Status.IN_TRANSIT: "In transit",
+    Status.OUT_FOR_DELIVERY: "Out for delivery",
+    Status.DELIVERY_ATTEMPTED: "Delivery attempted",
+    Status.AVAILABLE_FOR_PICKUP: "Ready for pickup",
+    Status.EXCEPTION: "Exception",
+    Status.DELIVERED: "Delivered",
+    Status.RETURNED_TO_SENDER: "Returned to sender",
+    Status.CANCELLED: "Cancelled",
+}
+DESK_REASON: dict[str, str] = {reason: REASON["en"][reason] for reason in Reason}
 
-def plain(code: object) -> str:
-    """A code as the desk pages say it: `waiting_on_customer` -> "Waiting on customer"."""
-    text = str(code).replace("_", " ")
-    return text[:1].upper() + text[1:]
+
+def desk_word(value: object) -> str:
+    """A status or reason value (or enum) as the desk reads it; anything else as it is."""
+    text = str(value.value) if hasattr(value, "value") else str(value)
+    return DESK_STATUS.get(text) or DESK_REASON.get(text) or text.replace("_", " ")

@@ -162,6 +162,8 @@ def _on_problem(_: Request[Any, Any, Any], exc: Problem) -> Response[bytes]:
 _HTTP_SLUGS = {
     400: ("invalid-request", "Invalid request"),
     401: ("unauthorized", "Unauthorized"),
+    # only the pages' CSRF middleware (api/pages/session.py) refuses with a 403
+    403: ("csrf", "Forbidden"),
     404: ("not-found", "Not found"),
     405: ("method-not-allowed", "Method not allowed"),
     413: ("body-too-large", "Request body too large"),
@@ -192,6 +194,8 @@ def _on_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> R
         exc.detail = "invalid query parameter" if all(e.path.startswith("query.") for e in errors) else title
     detail = exc.detail if exc.detail and exc.detail != title else None
     headers = exc.headers
+    if exc.status_code == 403:
+        detail = "the form is stale or came from another site: reload the page and try again"
     if exc.status_code == 413:
         detail = "the request body is larger than this endpoint accepts (1 MiB)"
     if exc.status_code == 429:

@@ -95,5 +95,7 @@ async def test_the_rating_form_takes_one_rating_and_refuses_a_second(server: Ser
     await expect(page.get_by_role("status")).to_contain_text("Your rating has been received")
     await page.goto(f"{server.url}/f/{path}")
     await expect(page.get_by_role("status")).to_contain_text("already been rated")
+    await expect(page.get_by_role("button", name="Send my rating")).to_have_count(0)
+    await page.screenshot(path=tmp_path / "rating-refused.png", full_page=True)
     answer = await page.request.post(f"{server.url}/f/{path}", form={"rating": "1"})
     assert answer.status == 409 and "already been rated" in await answer.text()

@@ -19,6 +19,9 @@ async def test_the_tracking_page_changes_status_without_a_reload_when_an_event_i
         path = shipment["tracking_url"].split("/t/", 1)[1]
         await page.goto(f"{server.url}/t/{path}")
         await expect(page.locator("#status")).to_have_text("Label created: the sender is preparing your parcel")
+        # the promise on a 24-hour clock in the reader's zone (17:00 UTC is 18:00 in Madrid)
+        await expect(page.locator("section.status")).to_contain_text("Thursday 10 January")
+        await expect(page.locator("section.status")).to_contain_text("18:00")
         await page.evaluate("window.notReloaded = true")
         await page.screenshot(path=tmp_path / "tracking-before.png", full_page=True)
 

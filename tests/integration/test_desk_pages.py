@@ -12,13 +12,14 @@ from tests.integration.conftest import Api, shipment_body
 
 
 async def _signed_in(api: Api, secret: str, where: str = "/board") -> httpx.Response:
-    r = await api.client.post("/login", data={"key": secret, "next": where})
+    form = await api.client.get("/login")
+    r = await api.client.post("/login", data={"key": secret, "next": where, "_csrf_token": _csrf(form.text)})
     assert r.status_code == 303, r.text
     return r
 
 
 def _csrf(html: str) -> str:
-    match = re.search(r'name="csrf" value="([0-9a-f]+)"', html)
+    match = re.search(r'name="_csrf_token" value="([^"]+)"', html)
     assert match, "no CSRF token on the page"
     return match[1]
 
@@ -32,9 +33,29 @@ async def test_the_session_cookie_is_httponly_and_samesite_and_a_bad_key_signs_n
     assert r.headers["location"] == "/board"
     assert (await api.client.get("/board")).status_code == 200
     api.client.cookies.clear()
-    wrong = await api.client.post("/login", data={"key": "ot_not-a-key", "next": "/board"})
+    # the sign-in form carries the CSRF token too, in an HttpOnly SameSite cookie and a hidden field
+    form = await api.client.get("/login")
+    csrf_cookie = form.headers["set-cookie"]
+    assert "ontime_csrf=" in csrf_cookie and "HttpOnly" in csrf_cookie and "samesite=lax" in csrf_cookie.lower()
+    unguarded = await api.client.post("/login", data={"key": key["secret"], "next": "/board"})
+    assert unguarded.status_code == 403 and "ontime_session" not in unguarded.headers.get("set-cookie", "")
+    wrong = await api.client.post(
+        "/login", data={"key": "ot_not-a-key", "next": "/board", "_csrf_token": _csrf(form.text)}
+    )
     assert wrong.status_code == 401 and "unknown or revoked" in wrong.text
     assert (await api.client.get("/board")).status_code == 303  # back to the sign-in
+
+
+async def test_signing_out_takes_the_forms_token(api: Api):
+    account_id, _ = await api.customer()
+    key = await api.new_key("customer", account_id)
+    await _signed_in(api, key["secret"])
+    board = await api.client.get("/board")
+    assert (await api.client.post("/logout", data={})).status_code == 403  # a cross-site post signs nobody out
+    assert (await api.client.get("/board")).status_code == 200
+    out = await api.client.post("/logout", data={"_csrf_token": _csrf(board.text)})
+    assert out.status_code == 303 and out.headers["location"] == "/login"
+    assert (await api.client.get("/board")).status_code == 303
 
 
 async def test_a_customer_sees_its_own_board_only_and_never_the_console(api: Api):
@@ -56,18 +77,22 @@ async def test_a_customer_sees_its_own_board_only_and_never_the_console(api: Api
 
 async def test_a_form_without_the_sessions_token_does_nothing(api: Api, db: asyncpg.Connection):
     _, customer = await api.customer()
-    shipment = (await customer.post("/v1/shipments", json=shipment_body())).json()
+    created = await customer.post("/v1/shipments", json=shipment_body())
+    assert "ontime_csrf" not in created.headers.get("set-cookie", "")  # the API is keyed: no CSRF cookie, no token
+    shipment = created.json()
     support = await api.new_key("support")
     await _signed_in(api, support["secret"], "/console")
     page = await api.client.get(f"/console/shipments/{shipment['id']}")
     token = _csrf(page.text)
     forged = await api.client.post(
-        f"/console/shipments/{shipment['id']}/notes", data={"body": "forged", "csrf": "0" * 64}
+        f"/console/shipments/{shipment['id']}/notes", data={"body": "forged", "_csrf_token": "0" * 64}
     )
     missing = await api.client.post(f"/console/shipments/{shipment['id']}/notes", data={"body": "forged"})
     assert forged.status_code == 403 and missing.status_code == 403
     assert await db.fetchval("select count(*) from shipment_notes") == 0
-    ok = await api.client.post(f"/console/shipments/{shipment['id']}/notes", data={"body": "real", "csrf": token})
+    ok = await api.client.post(
+        f"/console/shipments/{shipment['id']}/notes", data={"body": "real", "_csrf_token": token}
+    )
     assert ok.status_code == 303
     assert await db.fetchval("select body from shipment_notes") == "real"
     # what support saw through the console is in the audit log, as through the API
@@ -91,8 +116,9 @@ async def test_a_revoked_keys_session_ends_at_once(api: Api):
 async def test_sign_in_goes_back_only_to_a_page_of_this_site(api: Api):
     account_id, _ = await api.customer()
     key = await api.new_key("customer", account_id)
+    token = _csrf((await api.client.get("/login")).text)
     for target in ("https://evil.example/x", "//evil.example/x", "/\\evil.example"):
-        r = await api.client.post("/login", data={"key": key["secret"], "next": target})
+        r = await api.client.post("/login", data={"key": key["secret"], "next": target, "_csrf_token": token})
         assert r.headers["location"] == "/board", target
 
 
@@ -105,7 +131,7 @@ async def test_an_admin_revises_a_promise_from_the_console_and_support_may_not(a
     assert "Revise the promise" not in page.text
     refused = await api.client.post(
         f"/console/shipments/{shipment['id']}/promise",
-        data={"promised_by": "2030-02-01T12:00", "reason": "x", "csrf": _csrf(page.text)},
+        data={"promised_by": "2030-02-01T12:00", "reason": "x", "_csrf_token": _csrf(page.text)},
     )
     assert refused.status_code == 303 and refused.headers["location"].startswith("/login")
     admin = await api.new_key("admin")
@@ -113,7 +139,7 @@ async def test_an_admin_revises_a_promise_from_the_console_and_support_may_not(a
     page = await api.client.get(f"/console/shipments/{shipment['id']}")
     revised = await api.client.post(
         f"/console/shipments/{shipment['id']}/promise",
-        data={"promised_by": "2030-02-01T12:00", "reason": "warehouse flood", "csrf": _csrf(page.text)},
+        data={"promised_by": "2030-02-01T12:00", "reason": "warehouse flood", "_csrf_token": _csrf(page.text)},
     )
     assert revised.status_code == 303, revised.text
     promised = await db.fetchval("select promised_by from shipments where id = $1", shipment["id"])

@@ -4,9 +4,11 @@
 (function () {
   "use strict";
   function localTimes(root) {
-    var lang = document.documentElement.lang || "en";
+    // "Friday 10 January, 18:00 CET": a 24-hour clock in the reader's (the recipient's) own zone
+    var lang = document.documentElement.lang === "es" ? "es-ES" : "en-GB";
     var format = new Intl.DateTimeFormat(lang, {
-      weekday: "long", day: "numeric", month: "long", hour: "2-digit", minute: "2-digit", timeZoneName: "short"
+      weekday: "long", day: "numeric", month: "long", hour: "2-digit", minute: "2-digit", hourCycle: "h23",
+      timeZoneName: "short"
     });
     root.querySelectorAll("time[datetime]").forEach(function (el) {
       var when = new Date(el.getAttribute("datetime"));

@@ -1,6 +1,8 @@
 """The board's 30-day on-time chart, drawn on the server as SVG: a bar a day,
-its height the day's on-time share, with the figures in each bar's title (and a
-table beside it for screen readers). No chart library, nothing from a CDN."""
+its height the day's on-time share, the share written above it (so a day with
+every delivery late reads "0", not as a day without deliveries), the figures in
+each bar's title (and a table beside it for screen readers). No chart library,
+nothing from a CDN."""
 
 from __future__ import annotations
 
@@ -38,6 +40,8 @@ def svg(days: list[Day], label: str) -> str:
         bars.append(
             f'<rect x="{x + 1:.1f}" y="{HEIGHT - PAD - h:.1f}" width="{step - 2:.1f}" height="{h:.1f}" fill="#1a4d8f">'
             f"<title>{d.day:%d %b}: {100 * d.rate:.0f}% on time ({d.on_time} of {d.delivered})</title></rect>"
+            f'<text x="{x + step / 2:.1f}" y="{HEIGHT - PAD - h - 3:.1f}" font-size="9" text-anchor="middle" '
+            f'aria-hidden="true">{100 * d.rate:.0f}</text>'
         )
     first, last = (days[0].day, days[-1].day) if days else (None, None)
     axis = (

@@ -74,7 +74,7 @@ def left(due: datetime | None, now: datetime) -> str:
     seconds = int((due - now).total_seconds())
     sign, seconds = ("", seconds) if seconds >= 0 else ("overdue by ", -seconds)
     hours, minutes = divmod(seconds // 60, 60)
-    text = f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"
+    text = f"{hours} h {minutes:02d} min" if hours else f"{minutes} min" if minutes else "under a minute"
     return sign + text if sign else text + " left"
 
 
@@ -161,6 +161,8 @@ class Pages(Controller):
             csat=None if not ratings else satisfied / ratings,
             ratings=ratings,
             now=now,
+            left=left,
+            desk=who.role in DESK,
         )
 
     @get("/console")

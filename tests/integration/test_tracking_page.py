@@ -46,6 +46,8 @@ async def test_a_late_shipment_says_so_in_words(api: Api):
     _, shipment = await _shipment(api, promised_by="2026-01-10T18:00:00Z")
     page = await api.client.get(shipment["tracking_url"].removeprefix("http://127.0.0.1:8000"))
     assert "Late: it was promised by" in page.text and 'id="late"' in page.text
+    assert '<time datetime="2026-01-10T18:00:00+00:00">' in page.text  # the promise too in the reader's zone
+    assert "Arrives by" not in page.text  # never "arrives by" a time already past
 
 
 async def test_a_forged_link_is_a_404_page(api: Api):

@@ -67,6 +67,8 @@ async def test_the_console_finds_a_shipment_by_the_recipients_phone_and_adds_a_n
         await page.get_by_label("Add an internal note").fill("Called the recipient: she will be home after 17:00")
         await page.get_by_role("button", name="Add note").click()
         await expect(page.locator("#note-list")).to_contain_text("she will be home after 17:00")
+        await expect(page.locator("nav")).to_contain_text("Signed in as Marta (support)")
+        await expect(page.locator("nav")).not_to_contain_text("(support) (support)")
         await expect(page.locator(".status-word")).to_contain_text("Label created")  # words, not codes
         await page.get_by_label("Open a case: subject").fill("Recipient asks for an evening delivery")
         await page.get_by_label("Priority").select_option("high")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date, datetime
 from typing import Any, Literal
 
@@ -198,11 +199,16 @@ async def on_time_report(
 ) -> OnTimeReport:
     key, case_key = GROUP_KEYS[group_by], CASE_GROUP_KEYS[group_by]
     before = report_rules.previous_month(month)
-    rows = await conn.fetch(REPORT.format(key=key, due_in_month=DUE_IN_MONTH), month, account_id, carrier, now)
-    reasons = await _reasons(conn, key, month, account_id, carrier)
-    reasons_before = await _reasons(conn, key, before, account_id, carrier)
-    cases = await conn.fetch(CASES.format(key=case_key), month, account_id, carrier)
-    cases_before = await conn.fetch(CASES.format(key=case_key), before, account_id, carrier)
+    reasons_sql, cases_sql = REASONS.format(key=key, due_in_month=DUE_IN_MONTH), CASES.format(key=case_key)
+    rows, reason_rows, reason_rows_before, cases, cases_before = await _fetch_each(
+        conn,
+        (REPORT.format(key=key, due_in_month=DUE_IN_MONTH), (month, account_id, carrier, now)),
+        (reasons_sql, (month, account_id, carrier)),
+        (reasons_sql, (before, account_id, carrier)),
+        (cases_sql, (month, account_id, carrier)),
+        (cases_sql, (before, account_id, carrier)),
+    )
+    reasons, reasons_before = _reasons(reason_rows), _reasons(reason_rows_before)
     types, types_before = _case_types(cases), _case_types(cases_before)
     figures = {(r["grp"], r["every_group"]): r for r in cases if r["every_type"]}
 
@@ -231,12 +237,18 @@ async def on_time_report(
     )
 
 
-async def _reasons(
-    conn: Executor, key: str, month: date, account_id: str | None, carrier: str | None
-) -> dict[str | None, dict[str, int]]:
+async def _fetch_each(conn: Executor, *queries: tuple[str, tuple[object, ...]]) -> list[list[asyncpg.Record]]:
+    """Each query's rows: at once, on connections of their own, when given the
+    pool; one after another in the caller's transaction otherwise."""
+    if isinstance(conn, asyncpg.Pool):
+        return list(await asyncio.gather(*(conn.fetch(sql, *args) for sql, args in queries)))
+    return [await conn.fetch(sql, *args) for sql, args in queries]
+
+
+def _reasons(rows: list[asyncpg.Record]) -> dict[str | None, dict[str, int]]:
     """Exception reasons by group (None: every group) for shipments due in the month."""
     by_group: dict[str | None, dict[str, int]] = {}
-    for r in await conn.fetch(REASONS.format(key=key, due_in_month=DUE_IN_MONTH), month, account_id, carrier):
+    for r in rows:
         by_group.setdefault(r["grp"], {})[r["reason"]] = r["n"]
     return by_group
 

@@ -140,6 +140,23 @@ where id = $1 and leased_by = $2 and delivered_seq = $3 and lease_until > $5
 returning id
 """
 
+# A 2xx: the log's row says so and the cursor moves past it, in one statement
+# (nothing is logged when the lease was lost meanwhile).
+DELIVERED = """
+with moved as (
+    update webhook_endpoints
+    set delivered_seq = $4, attempts = 0, failing_since = null, next_attempt_at = null, last_error = null,
+        lease_until = $5 + make_interval(secs => $6)
+    where id = $1 and leased_by = $2 and delivered_seq = $3 and lease_until > $5
+    returning id
+), logged as (
+    update webhook_deliveries
+    set attempts = attempts + 1, last_status = $7, last_error = null, last_latency_ms = $8, delivered_at = $5, due_at = $5
+    where endpoint_id = $1 and seq = $4 and exists (select 1 from moved)
+)
+select id from moved
+"""
+
 FAILED = """
 update webhook_endpoints
 set attempts = attempts + 1, failing_since = coalesce(failing_since, $3), next_attempt_at = $4, last_error = $5,

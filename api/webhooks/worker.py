@@ -36,7 +36,7 @@ from api.shell.clock import utcnow
 from api.shell.database import CONNECTION_LOST, DatabaseUnavailable, Pool, transaction
 from api.shell.ids import new_id
 from api.webhooks import signing, store
-from api.webhooks.safety import UnsafeUrl, check_url
+from api.webhooks.safety import CheckedUrl, UnsafeUrl, check_url
 from domain import webhooks as rules
 
 log = logging.getLogger("ontime.webhooks")
@@ -48,6 +48,7 @@ DISABLED = Counter("ontime_webhooks_disabled", "Endpoints disabled after failing
 UNAVAILABLE: tuple[type[BaseException], ...] = (DatabaseUnavailable, *CONNECTION_LOST)
 READ_AT_MOST = 4096  # bytes of a receiver's answer kept (for the delivery log)
 BATCH = 50  # changes read per round trip for one endpoint
+CHECK_FOR = 30.0  # seconds a URL's check (its DNS answer) is trusted
 
 
 @dataclass(frozen=True)
@@ -154,6 +155,7 @@ class Worker:
         self.client, self.backend = new_client(config)
         self.wake = asyncio.Event()
         self.running: dict[str, asyncio.Task[None]] = {}
+        self.checks: dict[str, tuple[CheckedUrl, float]] = {}
         self._database_down = False
 
     def poke(self, *_: object) -> None:
@@ -201,6 +203,8 @@ class Worker:
         fails, or the lease is lost; an endpoint whose delivery cannot even be
         built is set aside, and the others go on."""
         try:
+            # an endpoint claimed again after it was set aside is no longer set aside
+            await set_aside.clear(self.pool, store.LOOP, [endpoint.id])
             while True:
                 changes = await self.pool.fetch(store.CHANGES_AFTER, endpoint.account_id, endpoint.delivered_seq, BATCH)
                 if not changes:
@@ -230,17 +234,39 @@ class Worker:
             if not attempt.ok:
                 await self.failed(endpoint, seq, attempt)
                 return False
-            await self.pool.execute(
-                store.ATTEMPTED, endpoint.id, seq, attempt.status, None, attempt.latency_ms, utcnow(), utcnow()
+            moved = await self.pool.fetchval(
+                store.DELIVERED,
+                endpoint.id,
+                self.name,
+                endpoint.delivered_seq,
+                seq,
+                utcnow(),
+                self.config.lease_seconds,
+                attempt.status,
+                attempt.latency_ms,
             )
-        moved = await self.pool.fetchval(
-            store.ADVANCE, endpoint.id, self.name, endpoint.delivered_seq, seq, utcnow(), self.config.lease_seconds
-        )
+        else:  # not wanted: passed over
+            moved = await self.pool.fetchval(
+                store.ADVANCE, endpoint.id, self.name, endpoint.delivered_seq, seq, utcnow(), self.config.lease_seconds
+            )
         if moved is None:  # the lease ran out, or a replay moved the cursor: someone else goes on
             return False
         endpoint.delivered_seq = seq
-        await set_aside.clear(self.pool, store.LOOP, [endpoint.id])
         return True
+
+    async def checked(self, url: str) -> CheckedUrl:
+        """The URL checked (its host resolved, every address public): at most
+        CHECK_FOR seconds ago, so a change of its DNS is seen soon, and a burst
+        of deliveries resolves once. The connection goes to the checked address."""
+        now = time.monotonic()
+        cached = self.checks.get(url)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        checked = await check_url(url, allow_private=self.config.allow_private)
+        self.checks[url] = (checked, now + CHECK_FOR)
+        if len(self.checks) > 10_000:  # a bound on memory, whatever the number of endpoints
+            self.checks.clear()
+        return checked
 
     async def send(
         self, endpoint: store.Endpoint, delivery_id: str, seq: int, message: bytes, now: datetime
@@ -251,7 +277,7 @@ class Worker:
             return round((time.perf_counter() - started) * 1000)
 
         try:
-            checked = await check_url(endpoint.url, allow_private=self.config.allow_private)
+            checked = await self.checked(endpoint.url)
         except UnsafeUrl as refused:
             DELIVERED.labels("refused").inc()
             return Attempt(None, f"refused: {refused}", took())

@@ -185,7 +185,14 @@ class Pages(Controller):
             cursor=None,
             limit=50,
         )
-        open_cases = [c for c in queue.items if c.status not in ("resolved", "closed")]
+        # breached first, then the deadline nearest to breach
+        open_cases = sorted(
+            (c for c in queue.items if c.status not in ("resolved", "closed")),
+            key=lambda c: (
+                c.response_breached_at is None and c.resolution_breached_at is None,
+                c.next_due or datetime.max.replace(tzinfo=UTC),
+            ),
+        )
         now = utcnow()
         return page(request, "console.html.j2", who, q=query, hits=hits, queue=open_cases, now=now, left=left)
 

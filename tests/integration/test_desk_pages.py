@@ -7,8 +7,10 @@ import re
 
 import asyncpg
 import httpx
+import msgspec
 
-from tests.integration.conftest import Api, shipment_body
+from api.shell.settings import Settings
+from tests.integration.conftest import Api, running, shipment_body
 
 
 async def _signed_in(api: Api, secret: str, where: str = "/board") -> httpx.Response:
@@ -178,3 +180,22 @@ async def test_the_consoles_queue_puts_breached_cases_first_then_the_nearest_dea
     assert "MISSED" in late_row and "BREACHED" in late_row
     soon_row = queue[queue.index(f'id="case-{ids["Soon but fine"]}"') :].split("</tr>", 1)[0]
     assert "BREACHED" not in soon_row and re.search(r"\b(59|60) min left|0 h 59 min left|1 h 00 min left", soon_row)
+
+
+async def test_behind_a_tls_proxy_the_cookies_are_secure(database_url: str, app_settings: Settings):
+    # TLS ends at a proxy; the service is told its public address is https
+    async with running(
+        database_url, msgspec.structs.replace(app_settings, public_url="https://track.example.com")
+    ) as api:
+        account_id, _ = await api.customer()
+        key = await api.new_key("customer", account_id)
+        form = await api.client.get("/login")
+        assert "ontime_csrf=" in form.headers["set-cookie"] and "Secure" in form.headers["set-cookie"]
+        token, cookie = _csrf(form.text), form.cookies["ontime_csrf"]
+        r = await api.client.post(
+            "/login",
+            data={"key": key["secret"], "next": "/board", "_csrf_token": token},
+            headers={"Cookie": f"ontime_csrf={cookie}"},
+        )
+        assert r.status_code == 303, r.text
+        assert "ontime_session=" in r.headers["set-cookie"] and "Secure" in r.headers["set-cookie"]

@@ -67,15 +67,23 @@ def local(path: str | None, fallback: str) -> str:
     return path if path and path.startswith("/") and not path.startswith("//") and "\\" not in path else fallback
 
 
+def span(seconds: float) -> str:
+    """A duration as a busy desk reads it: "2 h 05 min", "7 min", "under a minute"."""
+    hours, minutes = divmod(int(seconds) // 60, 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min" if minutes else "under a minute"
+
+
 def left(due: datetime | None, now: datetime) -> str:
     """Time left before a deadline, or how long ago it passed."""
     if due is None:
         return "-"
-    seconds = int((due - now).total_seconds())
-    sign, seconds = ("", seconds) if seconds >= 0 else ("overdue by ", -seconds)
-    hours, minutes = divmod(seconds // 60, 60)
-    text = f"{hours} h {minutes:02d} min" if hours else f"{minutes} min" if minutes else "under a minute"
-    return sign + text if sign else text + " left"
+    seconds = (due - now).total_seconds()
+    return f"{span(seconds)} left" if seconds >= 0 else f"overdue by {span(-seconds)}"
+
+
+def late_by(due: datetime, now: datetime) -> str:
+    """How long past its promise a shipment is ("–" when a revised promise is still ahead)."""
+    return span((now - due).total_seconds()) if due < now else "–"
 
 
 async def desk_form(request: Request[Any, Any, Any], pool: Pool, data: dict[str, str]) -> Principal | None:
@@ -161,7 +169,7 @@ class Pages(Controller):
             csat=None if not ratings else satisfied / ratings,
             ratings=ratings,
             now=now,
-            left=left,
+            late_by=late_by,
             desk=who.role in DESK,
         )
 

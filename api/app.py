@@ -35,7 +35,7 @@ from api.live.hub import Hub
 from api.live.listener import Listener
 from api.pages import session as pages_session
 from api.pages.assets import static_router, templates
-from api.pages.desk import Pages, pages_live
+from api.pages.routes import Pages, pages_live
 from api.pages.tracking import TrackingPage, tracking_live
 from api.shell import keys
 from api.shell.auth import KeyCache, provide_caller

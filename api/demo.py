@@ -9,6 +9,7 @@ import asyncio
 import random
 import sys
 import time
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -33,6 +34,12 @@ JOURNEY = ["in_transit", "in_transit", "out_for_delivery", "delivered"]
 REASONS = ["weather", "carrier_delay", "address_issue", "recipient_unavailable"]
 
 
+def ascii_name(person: str) -> str:
+    """ "Begoña Ruiz" -> "begona": an address any mail system takes."""
+    first = unicodedata.normalize("NFKD", person.split()[0].lower())
+    return first.encode("ascii", "ignore").decode()
+
+
 @dataclass
 class Parcel:
     id: str
@@ -40,6 +47,7 @@ class Parcel:
     step: int = 0
     done: bool = False
     events: int = field(default=0)
+    promised_by: datetime | None = None
 
 
 async def _keys(settings: Settings) -> tuple[str, str]:
@@ -90,11 +98,11 @@ async def run(
                     "account_id": account["id"],
                     "origin": {"city": CITIES[country][0], "country": country},
                     "destination": {"city": CITIES[country][1 + n % 2], "country": country},
-                    "recipient": {"name": person, "phone": phone, "email": f"{person.split()[0].lower()}@example.com"},
+                    "recipient": {"name": person, "phone": phone, "email": f"{ascii_name(person)}@example.com"},
                 }
                 created = await api.post("/v1/shipments", json=body)
                 if created.status_code == 201:
-                    parcels.append(Parcel(created.json()["id"], country))
+                    parcels.append(Parcel(created.json()["id"], country, promised_by=promise))
         if support_key:
             print(f"  support key {support_key}  (sign in at {url}/console)", file=sys.stderr)
         print(f"posting carrier events at {rate:g}/s; Ctrl-C stops", file=sys.stderr)
@@ -112,6 +120,9 @@ async def run(
             else:
                 event = {"status": JOURNEY[parcel.step]}
                 parcel.step += 1
+                if event["status"] == "in_transit" and parcel.promised_by and rng.random() < 0.15:
+                    # the carrier now expects it after the promise: the board shows it at risk
+                    event["estimated_delivery"] = (parcel.promised_by + timedelta(hours=6)).isoformat()
             city = CITIES[parcel.country][rng.randrange(3)]
             event |= {
                 "occurred_at": datetime.now(UTC).isoformat(),

@@ -33,6 +33,12 @@ ROLES = ("customer", "support", "admin")
 KEY = "select id, role, account_id, carrier, name from api_keys where id = $1 and revoked_at is null"
 
 
+def over_tls(request: Request[Any, Any, Any]) -> bool:
+    """Served over TLS: this request came so, or the service's public address is https
+    (TLS ended at a proxy in front, which talks plain HTTP to us)."""
+    return request.url.scheme == "https" or feedback_links(request).base_url.startswith("https://")
+
+
 def cookie_for(request: Request[Any, Any, Any], key_id: str) -> Cookie:
     token = feedback_links(request).keys.sign_for(SESSION, key_id, utcnow() + LASTS)
     return Cookie(
@@ -41,7 +47,7 @@ def cookie_for(request: Request[Any, Any, Any], key_id: str) -> Cookie:
         max_age=int(LASTS.total_seconds()),
         httponly=True,
         samesite="lax",
-        secure=request.url.scheme == "https",
+        secure=over_tls(request),
         path="/",
     )
 

@@ -54,3 +54,25 @@ async def page(browser: Browser) -> AsyncIterator[Page]:
 async def server(database_url: str, start_servers: StartServers) -> Server:  # noqa: F811 (the fixture above)
     (served,) = await start_servers(database_url, 1, ONTIME_DEADLINE_POLL_SECONDS="0.2")
     return served
+
+
+# every visible form control has a name a screen reader says: a <label>, or aria-label(ledby)
+UNLABELLED = """() => Array.from(document.querySelectorAll("input, select, textarea"))
+  .filter(el => el.type !== "hidden")
+  .filter(el => !(el.labels && el.labels.length) && !el.getAttribute("aria-label") && !el.getAttribute("aria-labelledby"))
+  .filter(el => !(el.type === "radio" && el.closest("label")))
+  .map(el => el.outerHTML)"""
+
+
+async def assert_every_control_labelled(page: Page) -> None:
+    unlabelled = await page.evaluate(UNLABELLED)
+    assert not unlabelled, f"form controls without a label on {page.url}: {unlabelled}"
+
+
+async def tab_to(page: Page, selector: str, presses: int = 25) -> None:
+    """Moves the focus with the Tab key alone until `selector` has it: reachable by keyboard."""
+    for _ in range(presses):
+        await page.keyboard.press("Tab")
+        if await page.evaluate("(s) => document.activeElement && document.activeElement.matches(s)", selector):
+            return
+    raise AssertionError(f"{selector} is not reachable with the Tab key on {page.url}")

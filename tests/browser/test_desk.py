@@ -7,6 +7,7 @@ from pathlib import Path
 
 from playwright.async_api import Page, expect
 
+from tests.browser.conftest import assert_every_control_labelled, tab_to
 from tests.e2e.conftest import Server
 from tests.integration.conftest import shipment_body
 
@@ -31,6 +32,7 @@ async def test_the_boards_late_list_gains_a_shipment_when_its_promise_breaks(
         key = (await admin.post("/v1/keys", json={"role": "customer", "account_id": account["id"]})).json()
         await _sign_in(page, server, key["secret"], "/board")
         await expect(page.locator("#late-list")).to_contain_text("Nothing late.")
+        await assert_every_control_labelled(page)
         await page.evaluate("window.notReloaded = true")
         due = datetime.now(UTC) + timedelta(seconds=2)
         shipment = (
@@ -58,13 +60,19 @@ async def test_the_console_finds_a_shipment_by_the_recipients_phone_and_adds_a_n
         await admin.post("/v1/shipments", json=body)
         support = (await admin.post("/v1/keys", json={"role": "support", "name": "Marta (support)"})).json()
         await _sign_in(page, server, support["secret"], "/console")
-        await page.get_by_label("Find a shipment").fill("0034 612345678")
-        await page.get_by_role("button", name="Search").click()
+        await assert_every_control_labelled(page)
+        # by keyboard alone: Tab to the search box, type, Enter
+        await tab_to(page, "#q")
+        await page.keyboard.type("0034 612345678")
+        await page.keyboard.press("Enter")
         await expect(page.locator("#results")).to_contain_text("PHONE0001")
         await page.screenshot(path=tmp_path / "console-search.png", full_page=True)
         await page.get_by_role("link", name="DHL PHONE0001").click()
-        await page.get_by_label("Add an internal note").fill("Called the recipient: she will be home after 17:00")
-        await page.get_by_role("button", name="Add note").click()
+        await assert_every_control_labelled(page)
+        await tab_to(page, "#note")
+        await page.keyboard.type("Called the recipient: she will be home after 17:00")
+        await page.keyboard.press("Tab")  # the note's button is next: Enter presses it
+        await page.keyboard.press("Enter")
         await expect(page.locator("#note-list")).to_contain_text("she will be home after 17:00")
         await page.screenshot(path=tmp_path / "console-shipment.png", full_page=True)
 
@@ -78,6 +86,7 @@ async def test_the_rating_form_takes_one_rating_and_refuses_a_second(server: Ser
         url = (await admin.get(f"/v1/shipments/{shipment['id']}")).json()["feedback_url"]
     path = url.split("/f/", 1)[1]
     await page.goto(f"{server.url}/f/{path}")
+    await assert_every_control_labelled(page)
     await page.get_by_label("5 – Excellent").check()
     await page.get_by_label("Anything you would like to tell us?").fill("Quick and friendly")
     await page.screenshot(path=tmp_path / "rating-form.png", full_page=True)

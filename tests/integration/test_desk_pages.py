@@ -7,8 +7,10 @@ import re
 
 import asyncpg
 import httpx
+import msgspec
 
-from tests.integration.conftest import Api, shipment_body
+from api.shell.settings import Settings
+from tests.integration.conftest import Api, running, shipment_body
 
 
 async def _signed_in(api: Api, secret: str, where: str = "/board") -> httpx.Response:
@@ -144,3 +146,56 @@ async def test_an_admin_revises_a_promise_from_the_console_and_support_may_not(a
     assert revised.status_code == 303, revised.text
     promised = await db.fetchval("select promised_by from shipments where id = $1", shipment["id"])
     assert promised.isoformat() == "2030-02-01T12:00:00+00:00"
+
+
+async def test_the_consoles_queue_puts_breached_cases_first_then_the_nearest_deadline(api: Api, db: asyncpg.Connection):
+    _, customer = await api.customer()
+    shipment = (await customer.post("/v1/shipments", json=shipment_body())).json()
+    support = await api.new_key("support")
+    desk = api.as_key(support["secret"])
+    ids = {}
+    for subject in ("Soon but fine", "Answered too late"):
+        r = await desk.post(
+            "/v1/cases", json={"shipment_id": shipment["id"], "type": "delay", "priority": "normal", "subject": subject}
+        )
+        assert r.status_code == 201, r.text
+        ids[subject] = r.json()["id"]
+    # one is due within the hour; the other was answered after its response deadline, so the
+    # database's nearest deadline for it is its resolution, days away: still, it is breached
+    await db.execute(
+        "update cases set response_due = now() + interval '1 hour', resolution_due = now() + interval '1 day' "
+        "where id = $1",
+        ids["Soon but fine"],
+    )
+    await db.execute(
+        "update cases set response_due = now() - interval '2 hours', first_response_at = now() - interval '1 hour', "
+        "response_breached_at = now() - interval '2 hours', resolution_due = now() + interval '3 days' where id = $1",
+        ids["Answered too late"],
+    )
+    await _signed_in(api, support["secret"], "/console")
+    page = (await api.client.get("/console")).text
+    queue = page[page.index('id="queue"') :]
+    assert queue.index("Answered too late") < queue.index("Soon but fine")
+    late_row = queue[queue.index(f'id="case-{ids["Answered too late"]}"') :].split("</tr>", 1)[0]
+    assert "MISSED" in late_row and "BREACHED" in late_row
+    soon_row = queue[queue.index(f'id="case-{ids["Soon but fine"]}"') :].split("</tr>", 1)[0]
+    assert "BREACHED" not in soon_row and re.search(r"\b(59|60) min left|0 h 59 min left|1 h 00 min left", soon_row)
+
+
+async def test_behind_a_tls_proxy_the_cookies_are_secure(database_url: str, app_settings: Settings):
+    # TLS ends at a proxy; the service is told its public address is https
+    async with running(
+        database_url, msgspec.structs.replace(app_settings, public_url="https://track.example.com")
+    ) as api:
+        account_id, _ = await api.customer()
+        key = await api.new_key("customer", account_id)
+        form = await api.client.get("/login")
+        assert "ontime_csrf=" in form.headers["set-cookie"] and "Secure" in form.headers["set-cookie"]
+        token, cookie = _csrf(form.text), form.cookies["ontime_csrf"]
+        r = await api.client.post(
+            "/login",
+            data={"key": key["secret"], "next": "/board", "_csrf_token": token},
+            headers={"Cookie": f"ontime_csrf={cookie}"},
+        )
+        assert r.status_code == 303, r.text
+        assert "ontime_session=" in r.headers["set-cookie"] and "Secure" in r.headers["set-cookie"]

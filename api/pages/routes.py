@@ -19,6 +19,7 @@ from litestar.response import Redirect, Template
 
 from api import wire
 from api.cases import desk as cases
+from api.feedback import store as feedback_store
 from api.live.hub import hub_of
 from api.pages import chart, session, store
 from api.pages.live import tell_changes
@@ -28,7 +29,7 @@ from api.shell.clock import utcnow
 from api.shell.database import Pool, pool_of
 from api.shell.errors import Problem
 from api.shipments import store as shipments
-from api.shipments.routes import readable_shipment
+from api.shipments.routes import feedback_links, readable_shipment
 from api.shipments.service import revise_promise as revise
 from api.support import service as support
 from domain.cases import CaseStatus, CaseType, Priority
@@ -145,6 +146,7 @@ class Pages(Controller):
             "board.html.j2",
             who,
             scope=scope,
+            scope_name=await feedback_store.account_name(pool, scope) if scope else None,
             counts=[
                 (s.value, counts.get(s.value, 0))
                 for s in Status
@@ -183,7 +185,14 @@ class Pages(Controller):
             cursor=None,
             limit=50,
         )
-        open_cases = [c for c in queue.items if c.status not in ("resolved", "closed")]
+        # breached first, then the deadline nearest to breach
+        open_cases = sorted(
+            (c for c in queue.items if c.status not in ("resolved", "closed")),
+            key=lambda c: (
+                c.response_breached_at is None and c.resolution_breached_at is None,
+                c.next_due or datetime.max.replace(tzinfo=UTC),
+            ),
+        )
         now = utcnow()
         return page(request, "console.html.j2", who, q=query, hits=hits, queue=open_cases, now=now, left=left)
 
@@ -228,7 +237,8 @@ class Pages(Controller):
             request,
             "shipment.html.j2",
             who,
-            shipment=wire.shipment_out(found, now, with_recipient=True),
+            shipment=wire.shipment_out(found, now, with_recipient=True, links=feedback_links(request)),
+            account_name=await feedback_store.account_name(pool, found.account_id),
             events=[wire.event_out(e, at) for e, at in events],
             notes=notes.items,
             cases=[c for c in on_it.items if c.shipment_id == shipment_id],

@@ -27,5 +27,15 @@
       setTimeout(function () { connect(Math.min(delay * 2, 30000)); }, delay);
     };
   }
-  document.addEventListener("DOMContentLoaded", function () { connect(1000); });
+  document.addEventListener("DOMContentLoaded", function () {
+    connect(1000);
+    // time left on a case, late and at risk move with the clock too, not only with changes
+    // (not while someone is choosing in a form inside a live region)
+    if (document.querySelector("[data-live-region]")) {
+      setInterval(function () {
+        var busy = document.activeElement && document.activeElement.closest("[data-live-region] form");
+        if (!busy) { refresh(); }
+      }, 30000);
+    }
+  });
 })();

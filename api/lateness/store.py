@@ -237,11 +237,25 @@ async def on_time_report(
     )
 
 
+# At most this many of a report's queries at once: each holds a connection for
+# as long as it scans the month, and one report must not take the pool.
+PARALLEL_QUERIES = 3
+
+
 async def _fetch_each(conn: Executor, *queries: tuple[str, tuple[object, ...]]) -> list[list[asyncpg.Record]]:
-    """Each query's rows: at once, on connections of their own, when given the
-    pool; one after another in the caller's transaction otherwise."""
+    """Each query's rows: a few at once, on connections of their own, when given
+    the pool; one after another in the caller's transaction otherwise. No more
+    run at once than the pool holds, so none of them waits for a connection
+    behind its own siblings (and times out there, on a month of a million)."""
     if isinstance(conn, asyncpg.Pool):
-        return list(await asyncio.gather(*(conn.fetch(sql, *args) for sql, args in queries)))
+        pool = conn
+        turns = asyncio.Semaphore(max(1, min(PARALLEL_QUERIES, pool.get_max_size())))
+
+        async def fetch(sql: str, args: tuple[object, ...]) -> list[asyncpg.Record]:
+            async with turns:
+                return await pool.fetch(sql, *args)
+
+        return list(await asyncio.gather(*(fetch(sql, args) for sql, args in queries)))
     return [await conn.fetch(sql, *args) for sql, args in queries]
 
 

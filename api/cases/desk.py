@@ -262,7 +262,8 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # A queue cursor: the last case's next_due in microseconds since the epoch
 # ("n" when it has none), a dot, its id.
-CURSOR_PATTERN = r"^(?:[0-9]{1,18}|n)\.[a-z]{1,8}_[0-9a-z]{26}$"
+# at most 17 digits: microseconds to the year 5138, past any deadline, short of where datetime ends (9999)
+CURSOR_PATTERN = r"^(?:[0-9]{1,17}|n)\.[a-z]{1,8}_[0-9a-z]{26}$"
 
 
 def parse_cursor(cursor: str) -> tuple[datetime | None, str]:

@@ -193,7 +193,7 @@ async def test_the_queue_sorts_by_the_deadline_nearest_to_breach_and_pages_by_ke
             break
 
     assert seen == ["urgent", "high", "normal", "low"]
-    # a cursor of the right shape whose instant is past the year 9999 is a 400, not a 500
+    # a cursor whose instant is past the year 9999 (18 digits: beyond the documented shape too) is a 400, not a 500
     beyond = await support.get("/v1/cases", params={"cursor": "540465965455421821.cas_01jd7c2m8q4w6e8r0t2y4u6i8o"})
     assert beyond.status_code == 400 and beyond.json()["errors"][0]["path"] == "query.cursor"
     only_open = (await support.get("/v1/cases", params={"account_id": account_id, "status": "open"})).json()

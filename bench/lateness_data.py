@@ -137,15 +137,26 @@ async def insert_open(
         await conn.execute(INSERT_OPEN, lo, min(last, lo + step - 1), due, now)
 
 
-async def insert_month(conn: asyncpg.Connection, month: date, rows: int) -> None:
-    await conn.execute(INSERT_MONTH, rows, month)
-    await conn.execute(INSERT_MONTH_RECORDS)
+def _as_previous(sql: str, previous: bool) -> str:
+    """The month's statements for a second month beside it (the month before):
+    ids of their own, of the same length, so `substr(id, 11)` is n in both."""
+    if not previous:
+        return sql
+    for this, that in (("shp_month_", "shp_prev__"), ("shp_month`", "shp_prev_`"), ("cas_month_", "cas_prev__")):
+        sql = sql.replace(this, that)
+    return sql.replace("'MONTH'", "'PREVM'")
 
 
-async def insert_month_voice(conn: asyncpg.Connection) -> None:
+async def insert_month(conn: asyncpg.Connection, month: date, rows: int, previous: bool = False) -> None:
+    """`rows` shipments due in `month`; `previous`: the month before the report's, ids of its own."""
+    await conn.execute(_as_previous(INSERT_MONTH, previous), rows, month)
+    await conn.execute(_as_previous(INSERT_MONTH_RECORDS, previous))
+
+
+async def insert_month_voice(conn: asyncpg.Connection, previous: bool = False) -> None:
     """Ratings and cases on the month made by insert_month."""
-    await conn.execute(INSERT_MONTH_FEEDBACK)
-    await conn.execute(INSERT_MONTH_CASES)
+    await conn.execute(_as_previous(INSERT_MONTH_FEEDBACK, previous))
+    await conn.execute(_as_previous(INSERT_MONTH_CASES, previous))
 
 
 async def reset_sweep(conn: asyncpg.Connection) -> None:

@@ -7,7 +7,7 @@ the API audits them, and updates itself over /pages/live: a websocket that says
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import msgspec
 from litestar import Controller, Request, Response, WebSocket, get, post, websocket
@@ -27,7 +27,7 @@ from api.shell import audit
 from api.shell.auth import KeyCache, Principal
 from api.shell.clock import utcnow
 from api.shell.database import Pool, pool_of
-from api.shell.errors import Problem
+from api.shell.errors import Problem, field_error, invalid
 from api.shipments import store as shipments
 from api.shipments.routes import feedback_links, readable_shipment
 from api.shipments.service import revise_promise as revise
@@ -35,6 +35,8 @@ from api.support import service as support
 from domain.cases import CaseStatus, CaseType, Priority
 from domain.shipment import RevisePromise
 from domain.status import Status
+
+T = TypeVar("T")
 
 HEADERS = {
     "Cache-Control": "no-store",
@@ -84,6 +86,14 @@ def left(due: datetime | None, now: datetime) -> str:
 def late_by(due: datetime, now: datetime) -> str:
     """How long past its promise a shipment is ("–" when a revised promise is still ahead)."""
     return span((now - due).total_seconds()) if due < now else "–"
+
+
+def form_command(fields: dict[str, str], type_: type[T]) -> T:
+    """A form's fields as a use case's command, or a 400 naming the field (never a 500)."""
+    try:
+        return msgspec.convert(fields, type_)
+    except msgspec.ValidationError as exc:
+        raise invalid([field_error(exc)], "the form is not valid") from None
 
 
 async def desk_form(request: Request[Any, Any, Any], pool: Pool, data: dict[str, str]) -> Principal | None:
@@ -266,7 +276,7 @@ class Pages(Controller):
         who = await desk_form(request, pool, data)
         if who is None:
             return to_login(request)
-        body = msgspec.convert({"body": data.get("body", "").strip()}, cases.AddText)
+        body = form_command({"body": data.get("body", "").strip()}, cases.AddText)
         await cases.add_note(pool, who, audit.access(request, who), shipment_id, body)
         return Redirect(f"/console/shipments/{shipment_id}#notes", status_code=303)
 
@@ -277,7 +287,7 @@ class Pages(Controller):
         who = await desk_form(request, pool, data)
         if who is None:
             return to_login(request)
-        command = msgspec.convert(
+        command = form_command(
             {
                 "type": data.get("type", "other"),
                 "priority": data.get("priority", "normal"),
@@ -296,7 +306,7 @@ class Pages(Controller):
         who = await desk_form(request, pool, data)
         if who is None:
             return to_login(request)
-        command = msgspec.convert({"status": data.get("status", "")}, cases.UpdateCase)
+        command = form_command({"status": data.get("status", "")}, cases.UpdateCase)
         case = await cases.update_case(pool, who, audit.access(request, who), case_id, command, None)
         return Redirect(local(data.get("back"), f"/console#case-{case.id}"), status_code=303)
 

@@ -199,3 +199,23 @@ async def test_behind_a_tls_proxy_the_cookies_are_secure(database_url: str, app_
         )
         assert r.status_code == 303, r.text
         assert "ontime_session=" in r.headers["set-cookie"] and "Secure" in r.headers["set-cookie"]
+
+
+async def test_a_form_with_a_bad_field_is_a_400_naming_it_and_writes_nothing(api: Api, db: asyncpg.Connection):
+    _, customer = await api.customer()
+    shipment = (await customer.post("/v1/shipments", json=shipment_body())).json()
+    support = await api.new_key("support")
+    await _signed_in(api, support["secret"], "/console")
+    page = await api.client.get(f"/console/shipments/{shipment['id']}")
+    token = _csrf(page.text)
+    empty = await api.client.post(
+        f"/console/shipments/{shipment['id']}/notes", data={"body": " ", "_csrf_token": token}
+    )
+    odd = await api.client.post(
+        f"/console/shipments/{shipment['id']}/cases",
+        data={"subject": "x", "type": "nonsense", "priority": "normal", "_csrf_token": token},
+    )
+    assert (empty.status_code, odd.status_code) == (400, 400)
+    assert empty.json()["errors"][0]["path"] == "$.body" and odd.json()["errors"][0]["path"] == "$.type"
+    assert await db.fetchval("select count(*) from shipment_notes") == 0
+    assert await db.fetchval("select count(*) from cases") == 0

@@ -14,6 +14,7 @@ import pytest
 from api.shell import database
 from tests.integration.conftest import Api, shipment_body
 
+SLEEPING = "select count(*) from pg_stat_activity where pid = $1 and query like 'select pg_sleep%'"
 KILL_OTHERS = """
 select count(pg_terminate_backend(pid)) from pg_stat_activity
 where datname = current_database() and pid <> pg_backend_pid()
@@ -49,11 +50,12 @@ async def test_a_connection_killed_in_the_middle_of_a_query_is_never_lent_out_br
                     await conn.execute("select pg_sleep(30)")
 
             sleeping = asyncio.create_task(sleep_in_a_transaction())
-            async with asyncio.timeout(5):
-                while not await admin.fetchval(
-                    "select count(*) from pg_stat_activity where pid = $1 and query like 'select pg_sleep%'", victim
-                ):
-                    await asyncio.sleep(0.01)
+            for _ in range(500):  # until the query is running on the server (5 s at most)
+                if await admin.fetchval(SLEEPING, victim):
+                    break
+                await asyncio.sleep(0.01)
+            else:
+                pytest.fail("the sleeping query never started")
             assert await admin.fetchval("select pg_terminate_backend($1)", victim)
             with pytest.raises(database.DatabaseUnavailable):
                 await asyncio.wait_for(sleeping, 5)

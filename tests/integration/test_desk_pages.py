@@ -85,6 +85,9 @@ async def test_a_form_without_the_sessions_token_does_nothing(api: Api, db: asyn
     support = await api.new_key("support")
     await _signed_in(api, support["secret"], "/console")
     page = await api.client.get(f"/console/shipments/{shipment['id']}")
+    # the new-case form offers types and priorities in words, their codes as the values sent
+    assert '<option value="address_issue">Address issue</option>' in page.text
+    assert '<option value="normal" selected>Normal</option>' in page.text
     token = _csrf(page.text)
     forged = await api.client.post(
         f"/console/shipments/{shipment['id']}/notes", data={"body": "forged", "_csrf_token": "0" * 64}

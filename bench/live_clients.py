@@ -44,11 +44,13 @@ _decode = msgspec.json.Decoder(_Message).decode
 
 class Receipts(msgspec.Struct):
     """What one follower process received: for every change message, when it was
-    sent and when it arrived (array("d") bytes); some of the frames themselves;
-    closes while following, by code; its own CPU seconds."""
+    sent and when it arrived (array("d") bytes) and its seq (array("q") bytes);
+    some of the frames themselves; closes while following, by code; its own CPU
+    seconds."""
 
     sent: bytes
     received: bytes
+    seqs: bytes
     samples: dict[int, str]
     closes: dict[int, int]
     cpu_seconds: float
@@ -80,7 +82,7 @@ def follow(url: str, tokens: list[str], pipe: Connection) -> None:
 
 
 async def _follow(url: str, tokens: list[str], pipe: Connection) -> None:
-    sent, received = array("d"), array("d")
+    sent, received, seqs = array("d"), array("d"), array("q")
     samples: dict[int, str] = {}
     closes: Counter[int] = Counter()
     following = True
@@ -96,6 +98,7 @@ async def _follow(url: str, tokens: list[str], pipe: Connection) -> None:
                     continue  # pings and protocol answers
                 sent.append(float(message.event.description))
                 received.append(now)
+                seqs.append(message.seq)
                 if len(samples) < SAMPLE_FRAMES:
                     samples.setdefault(message.seq, frame)
         except ConnectionClosed:
@@ -117,7 +120,7 @@ async def _follow(url: str, tokens: list[str], pipe: Connection) -> None:
     await asyncio.get_running_loop().run_in_executor(None, pipe.recv)  # "stop"
     following = False
     cpu = time.process_time() - cpu_start
-    pipe.send(Receipts(sent.tobytes(), received.tobytes(), samples, dict(closes), cpu))
+    pipe.send(Receipts(sent.tobytes(), received.tobytes(), seqs.tobytes(), samples, dict(closes), cpu))
     # leave without a close handshake per connection: the kernel closes the sockets
 
 

@@ -10,6 +10,9 @@ anyone else. A connection falls behind when the oldest change waiting for it
 has waited `max_lag` seconds (a burst of a thousand changes that it takes
 promptly is not that); it is then closed with 4008 and resumes with `since`.
 `max_outbox` caps what may wait, to bound memory whatever the timing.
+
+With a `Trace`, the hub notes when each change passed each of its stages, for
+bench.live to split the latency into its parts.
 """
 
 from __future__ import annotations
@@ -20,7 +23,10 @@ import logging
 import time
 from collections import deque
 from collections.abc import Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
+
+import msgspec
 
 from api.changes import log as change_log
 from api.live import protocol
@@ -123,6 +129,41 @@ class Subscriber:
                 self.drained.set()
 
 
+class Trace:
+    """When each change passed the hub's stages, in wall-clock seconds (the clock
+    bench.live's writer and followers stamp with, on the same machine): the first
+    wake-up before its read, the read's start and end, its dispatch to the
+    outboxes, its first and last frame written to a socket, and how many were.
+    Written as JSON, {seq: [...]}, when the hub stops."""
+
+    __slots__ = ("changes", "path", "woken_at")
+
+    WOKEN, READ_FROM, READ_TO, DISPATCHED, FIRST_SENT, LAST_SENT, SENDS = range(7)
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.woken_at: float | None = None
+        self.changes: dict[int, list[float]] = {}
+
+    def woken(self) -> None:
+        if self.woken_at is None:
+            self.woken_at = time.time()
+
+    def sent(self, text: str) -> None:
+        """A frame went to a socket; the change's seq leads its text (`{"seq":N,`)."""
+        if text.startswith('{"seq":'):
+            stages = self.changes.get(int(text[7 : text.index(",")]))
+            if stages is not None:
+                now = time.time()
+                if not stages[Trace.SENDS]:
+                    stages[Trace.FIRST_SENT] = now
+                stages[Trace.LAST_SENT] = now
+                stages[Trace.SENDS] += 1
+
+    def write(self) -> None:
+        Path(self.path).write_bytes(msgspec.json.encode(self.changes))
+
+
 class Hub:
     def __init__(
         self,
@@ -132,6 +173,7 @@ class Hub:
         max_outbox: int = 10_000,
         max_lag: float = 5.0,
         ping_interval: float = 20.0,
+        trace: Trace | None = None,
     ) -> None:
         self.pool = pool
         self.poll_interval = poll_interval
@@ -148,6 +190,7 @@ class Hub:
         self._pinger: asyncio.Task[None] | None = None
         # changes that cannot be sent (a body that is not UTF-8, say): each logged and counted once
         self.skipped: set[int] = set()
+        self.trace = trace
 
     # -- the pump --------------------------------------------------------------
 
@@ -161,8 +204,12 @@ class Hub:
         await cancel_and_wait(self._task)
         for subscriber in list(self._all()):
             subscriber.close(1001)
+        if self.trace is not None:
+            self.trace.write()
 
     def wake(self, _payload: str = "") -> None:
+        if self.trace is not None:
+            self.trace.woken()
         self._wake.set()
 
     async def _run(self) -> None:
@@ -196,15 +243,27 @@ class Hub:
                 self.position = latest
                 return
         while True:
+            woken_at, read_from = self._trace_read()
             rows = await self.pool.fetch(
                 "select seq, account_id, shipment_id, body from changes where seq > $1 order by seq limit $2",
                 self.position,
                 PAGE,
             )
+            read_to = time.time() if self.trace is not None else 0.0
             for row in rows:
                 self.dispatch(row["seq"], row["account_id"], row["shipment_id"], row["body"])
+                if self.trace is not None:
+                    self.trace.changes[row["seq"]] = [woken_at, read_from, read_to, time.time(), 0.0, 0.0, 0]
             if len(rows) < PAGE:
                 return
+
+    def _trace_read(self) -> tuple[float, float]:
+        """When the hub was first woken for the read it begins now, and now (or nothing, untraced)."""
+        if self.trace is None:
+            return 0.0, 0.0
+        now = time.time()
+        woken_at, self.trace.woken_at = self.trace.woken_at or now, None
+        return woken_at, now
 
     def dispatch(self, seq: int, account_id: str, shipment_id: str | None, body: bytes) -> None:
         """Offer the change to every connection that covers it. A change that

@@ -45,7 +45,7 @@ from api.shell.errors import check_query, exception_handlers
 from api.shell.health import count_statuses, healthz, metrics, readyz
 from api.shell.openapi import ClosedStructSchemaPlugin, allowed_methods
 from api.shell.settings import Settings
-from api.shell.stalls import GcTimer, watch_loop
+from api.shell.stalls import GcTimer, settle_gc, unsettle_gc, watch_loop
 from api.shell.tasks import cancel_and_wait
 from api.shipments.routes import EventBatchController, ShipmentController
 from api.support.routes import SupportController
@@ -101,6 +101,7 @@ def create_app(
             poll_interval=settings.live_poll_seconds,
             max_outbox=settings.live_max_outbox,
             max_lag=settings.live_max_lag_seconds,
+            database_url=database_url,
             trace=Trace(settings.live_trace) if settings.live_trace else None,
         )
         await hub.start()
@@ -122,9 +123,12 @@ def create_app(
         gc_timer = GcTimer()
         gc_timer.install()
         loop_watch = asyncio.create_task(watch_loop(), name="ontime-loop-lag")
+        # started: what exists now lives as long as the process (bench/README.md, "Live")
+        collector = settle_gc()
         try:
             yield
         finally:
+            unsettle_gc(collector)
             await cancel_and_wait(loop_watch)
             gc_timer.remove()
             await cancel_and_wait(deliverer)

@@ -35,6 +35,11 @@ receipt's seq, so that the writer's stamp, the trace and the last receipt join:
   outboxes   dispatch -> its last frame written to a socket (every writer task's turn)
   follower   last frame written -> last receipt (the kernel, the followers' loops)
 
+And, for ontime and the floor alike, the commit latency of the same PostgreSQL
+meanwhile, from a probe of its own (one small insert committed 20 times a
+second): on a shared machine, a request part that is slow exactly when the
+probe's commits are slow was the database's, for everyone.
+
 It reports; it asserts nothing. The figures also go to bench/out/live.json.
 """
 
@@ -248,19 +253,26 @@ class Load:
 
 
 def measure_latency(
-    scenario: Scenario, server: Server | Floor, tokens: list[str], load: Callable[[], Load]
+    scenario: Scenario, server: Server | Floor, tokens: list[str], load: Callable[[], Load], database_url: str
 ) -> tuple[Figure, Received]:
     """Connect the followers, run `load()`, and take the latencies (p99 the
     headline) of the changes sent after the warm-up; for ontime, its loop's lag
-    and its collections meanwhile. Also gives what the followers received."""
-    with followers(server.live_url, tokens, FOLLOWER_PROCESSES) as stop:
+    and its collections meanwhile; for both, the database's commit latency
+    meanwhile (a probe of its own). Also gives what the followers received."""
+    with (
+        followers(server.live_url, tokens, FOLLOWER_PROCESSES) as stop,
+        spawned(live_clients.probe_commits, database_url) as probe,
+    ):
         metrics_before = scrape(server)
         with usage(server.pid) as used:
             sent = load()
             time.sleep(GRACE)
         stalls = stalls_between(metrics_before, scrape(server))
         received = stop()
+        probe.send("stop")
+        probe_started, probe_took = (array("d", raw) for raw in probe.recv())
     measured_from = sent.sent[0] + WARMUP
+    commits = percentiles([t for at, t in zip(probe_started, probe_took, strict=True) if at >= measured_from], 1000)
     committed_at = dict(zip(sent.sent, sent.committed, strict=False))
     counted = [(s, r) for s, r in zip(received.sent, received.received, strict=False) if s >= measured_from]
     upper = percentiles([r - s for s, r in counted], scale=1000)  # from sent: an upper bound
@@ -279,12 +291,16 @@ def measure_latency(
         "followers_cpu_busy": received.cpu_seconds / used.elapsed,
         "requests_per_second": sent.requests_per_second,
         "statuses": sent.statuses,
+        "probe_commit_p50_ms": commits["p50"],
+        "probe_commit_p99_ms": commits["p99"],
+        "probe_commit_max_ms": commits["max"],
         **stalls,
     }
     detail = (
         f"max {harness.number(upper['max'])} ms; {data['receipts']}/{data['expected']} receipts,"
         f" {data['changes_per_second']:.0f} changes/s; server {used.busy:.0%} busy,"
-        f" {data['server_cpu_wait']:.0%} waiting; followers {data['followers_cpu_busy']:.0%} busy"
+        f" {data['server_cpu_wait']:.0%} waiting; followers {data['followers_cpu_busy']:.0%} busy;"
+        f" the database's commits meanwhile p99 {harness.number(commits['p99'])} ms, max {harness.number(commits['max'])} ms"
     )
     if stalls:
         detail += f"; {stalls_text(stalls)}"
@@ -482,7 +498,9 @@ def measure(options: argparse.Namespace) -> Result:
                 group = groups[scenario.name]
                 tokens = spread([a.key for a in group], scenario.connections)
                 load = functools.partial(ontime_load, server, admin_key, round_robin(group), scenario, seconds)
-                ontime[scenario.name], received[scenario.name] = measure_latency(scenario, server, tokens, load)
+                ontime[scenario.name], received[scenario.name] = measure_latency(
+                    scenario, server, tokens, load, database_url
+                )
                 samples = received[scenario.name].samples
                 frames[scenario.name] = [samples[seq] for seq in sorted(samples)]
         # the hub writes its trace as the server stops
@@ -499,7 +517,7 @@ def measure(options: argparse.Namespace) -> Result:
                 say(f"({scenario.name}) floor: {scenario.title}")
                 tokens = spread([a.id for a in groups[scenario.name]], scenario.connections)
                 load = functools.partial(floor_load, live_floor_server, frames[scenario.name], scenario, seconds)
-                floor[scenario.name], _ = measure_latency(scenario, live_floor_server, tokens, load)
+                floor[scenario.name], _ = measure_latency(scenario, live_floor_server, tokens, load, database_url)
 
         memory = {}
         servers = (

@@ -19,6 +19,7 @@ from multiprocessing.connection import Connection
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
+import asyncpg
 import msgspec
 import uvloop
 from websockets.asyncio.client import ClientConnection, connect
@@ -238,3 +239,37 @@ async def _write(
     return Written(
         sent.tobytes(), answered.tobytes(), dict(statuses), time.monotonic() - start, time.process_time() - cpu_start
     )
+
+
+# -- the database's own commit latency, meanwhile --------------------------------
+
+PROBE_RATE = 20.0  # commits a second
+
+
+def probe_commits(database_url: str, pipe: Connection) -> None:
+    """Until told "stop": one one-row insert committed PROBE_RATE times a second
+    (a table of its own, no lock shared with ontime), each one's latency noted;
+    then send (start times, latencies) as array("d") bytes. On a shared machine a
+    slow commit here at the same moment as a slow request says the database was
+    slow to commit, for everyone."""
+    pipe.send(uvloop.run(_probe_commits(database_url, pipe)))
+
+
+async def _probe_commits(database_url: str, pipe: Connection) -> tuple[bytes, bytes]:
+    started, took = array("d"), array("d")
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute("create table if not exists bench_commit_probe (id bigserial primary key, body bytea)")
+        stop = asyncio.get_running_loop().run_in_executor(None, pipe.recv)
+        body = b"x" * 600  # about a change's size
+        while not stop.done():
+            at, clock = time.time(), time.perf_counter()
+            async with conn.transaction():
+                await conn.execute("insert into bench_commit_probe (body) values ($1)", body)
+            started.append(at)
+            took.append(time.perf_counter() - clock)
+            await asyncio.sleep(max(0.0, 1 / PROBE_RATE - (time.perf_counter() - clock)))
+        await stop
+    finally:
+        await conn.close()
+    return started.tobytes(), took.tobytes()

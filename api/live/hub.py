@@ -1,19 +1,20 @@
 """The per-process hub of the live feed.
 
 One task reads the change log after the last seq this process has dispatched,
-on a connection of its own (no wait behind requests for the pool, no reset
-round trip before the changes go out), whenever it is woken (a NOTIFY from any process's commit, a listener
-reconnect) and every `poll_interval` regardless, so a lost notification only
-delays a change, never loses it. Each change is encoded once, as text, and
-offered to the connections that cover it; each connection has a bounded
-outbox drained by its own writer, so a slow client never holds up the hub or
-anyone else. The writers are woken a slice at a time, with a turn of the
-event loop between slices: a change for a thousand connections would
-otherwise be a thousand writes in one turn, and every request, database reply
-and wake-up in the process would wait for them all. A connection falls behind when the oldest change waiting for it
-has waited `max_lag` seconds (a burst of a thousand changes that it takes
-promptly is not that); it is then closed with 4008 and resumes with `since`.
-`max_outbox` caps what may wait, to bound memory whatever the timing.
+on a connection of its own (never waiting behind requests for the pool),
+whenever it is woken (a NOTIFY from any process's commit, a listener reconnect)
+and every `poll_interval` regardless, so a lost notification only delays a
+change, never loses it. Each change is encoded once, as text, and offered to
+the connections that cover it; each connection has a bounded outbox drained by
+its own writer, so a slow client never holds up the hub or anyone else.
+Another task wakes the writers a slice at a time, a turn of the event loop
+apart: a change for a thousand connections would otherwise be a thousand
+writes in one turn, and every request, database reply and read of the log in
+the process would wait for them all. A connection falls behind when the oldest
+change waiting for it has waited `max_lag` seconds (a burst of a thousand
+changes that it takes promptly is not that); it is then closed with 4008 and
+resumes with `since`. `max_outbox` caps what may wait, to bound memory
+whatever the timing.
 
 With a `Trace`, the hub notes when each change passed each of its stages, for
 bench.live to split the latency into its parts.

@@ -23,7 +23,6 @@ bench.live to split the latency into its parts.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import deque
@@ -39,7 +38,7 @@ from api.live import protocol
 from api.shell import set_aside
 from api.shell.auth import Principal
 from api.shell.database import CONNECT_TIMEOUT, CONNECTION_LOST, UNREACHABLE, Pool, connect
-from api.shell.tasks import cancel_and_wait
+from api.shell.tasks import cancel_and_wait, wait_for_event
 
 if TYPE_CHECKING:
     from litestar import Litestar
@@ -246,8 +245,7 @@ class Hub:
     async def _run(self) -> None:
         unavailable = False
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+            await wait_for_event(self._wake, self.poll_interval)
             self._wake.clear()
             try:
                 await self.catch_up()

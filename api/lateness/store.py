@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
 import asyncpg
@@ -17,82 +17,96 @@ GroupBy = Literal["carrier", "lane", "account"]
 GROUP_KEYS: dict[str, str] = {
     "carrier": "s.carrier",
     "account": "s.account_id",
-    # lane: origin country to destination country
+    # lane: origin country to destination country (the expression of migrations/0023's statistics)
     "lane": "coalesce(s.origin->>'country', '?') || '-' || coalesce(s.destination->>'country', '?')",
 }
 
-# A shipment counts in the month its promise falls due, in its account's time
-# zone. The first range (a day wider on each side, for every offset on Earth)
-# lets the index on promised_by do the coarse cut; the second is exact.
-# $1 is the month's first day, $2 an account, $3 a carrier (both optional).
-DUE_IN_MONTH = """where s.promised_by >= $1::date - interval '1 day'
-      and s.promised_by < ($1::date + interval '1 month') + interval '1 day'
-      and (s.promised_by at time zone a.timezone) >= $1::date
-      and (s.promised_by at time zone a.timezone) < $1::date + interval '1 month'
-      and ($2::text is null or s.account_id = $2)
-      and ($3::text is null or s.carrier = $3)"""
-
-# Buckets follow domain.promise.is_late at $4 (now): late if a record stands,
-# delivered after the promise, or still on its way past it.
+# One pass over the shipments due in the month and, for the recurring problems,
+# the exceptions of the month before; every figure of the month's rows comes
+# from it. A shipment counts in the month its promise falls due in its account's
+# time zone: surely when a day or more inside the month's UTC bounds (no offset
+# reaches a day), else by its local time (the only rows that need it). The
+# rows are counted by cell (month, bucket, group, reason, rating), in parallel
+# workers, and the cells summed by group after: the join on k gives the planner
+# those few cells to plan for. Buckets follow domain.promise.is_late at $13
+# (now): late if a record stands, delivered after the promise, or still on its
+# way past it. The record's delay and the rating are kept on the shipment
+# (migrations/0023).
+#
+# $1, $2: the rows scanned ($10 - 1 day, $9 + 1 day, as UTC); $3: before it,
+# only exceptions; $4-$5 surely the month, $6-$7 surely the month before (UTC);
+# $8, $9, $10: the month's start, the next month's and the month before's
+# (local); $11 an account, $12 a carrier (both optional).
 REPORT = """
-with due as (
-    select {key} as grp, s.promised_by, s.delivered_at, s.status, s.late,
-           s.reason as exception_reason, l.delay_seconds as record_delay, f.rating
+with cells as materialized (
+    select k.month, k.bucket, {key} as grp, s.reason, s.rating,
+           count(*) as n, count(s.delivered_at) as delivered,
+           report_delays(d.delay) filter (where k.bucket = 'late' and d.delay is not null) as delays
     from shipments s
     join accounts a on a.id = s.account_id
-    left join late_deliveries l on s.late and l.shipment_id = s.id
-    left join feedback f on f.shipment_id = s.id
-    {due_in_month}
-), bucketed as (
-    select grp, exception_reason, rating, delivered_at,
-           coalesce(record_delay, extract(epoch from delivered_at - promised_by)::bigint) as delay,
-           case
-             when late or delivered_at > promised_by
-                  or (delivered_at is null and status not in ('delivered', 'returned_to_sender', 'cancelled')
-                      and promised_by < $4) then 'late'
-             when delivered_at is not null then 'on_time'
-             when status in ('returned_to_sender', 'cancelled') then 'closed'
-             else 'open'
-           end as bucket
-    from due
+    cross join lateral (
+        select coalesce(case when s.late then s.late_delay_seconds end,
+                        extract(epoch from s.delivered_at - s.promised_by)::bigint) as delay
+    ) d
+    join (values (0, 0, 'late'), (1, 0, 'on_time'), (2, 0, 'closed'), (3, 0, 'open'),
+                 (4, 1, 'late'), (5, 1, 'on_time'), (6, 1, 'closed'), (7, 1, 'open')) k (code, month, bucket)
+      on k.code = 4 * case
+                        when s.promised_by >= $4 and s.promised_by < $5 then 0
+                        when s.promised_by >= $6 and s.promised_by < $7 then 1
+                        when (s.promised_by at time zone a.timezone) >= $8::timestamp
+                          then case when (s.promised_by at time zone a.timezone) < $9::timestamp then 0 end
+                        when (s.promised_by at time zone a.timezone) >= $10::timestamp then 1
+                      end
+                + case
+                    when s.late or s.delivered_at > s.promised_by
+                         or (s.delivered_at is null and s.status not in ('delivered', 'returned_to_sender', 'cancelled')
+                             and s.promised_by < $13) then 0
+                    when s.delivered_at is not null then 1
+                    when s.status in ('returned_to_sender', 'cancelled') then 2
+                    else 3
+                  end
+    where s.promised_by >= $1 and s.promised_by < $2
+      and (s.promised_by >= $3 or s.reason is not null)
+      and ($11::text is null or s.account_id = $11)
+      and ($12::text is null or s.carrier = $12)
+    group by k.month, k.bucket, grp, s.reason, s.rating
+), delays as (
+    select c.grp, avg(d) as mean_delay, percentile_cont(0.9) within group (order by d) as p90_delay
+    from cells c cross join lateral unnest(c.delays) d
+    where c.month = 0
+    group by grouping sets ((c.grp), ())
 )
-select grp,
-       count(*) as due,
-       count(*) filter (where bucket = 'on_time') as on_time,
-       count(*) filter (where bucket = 'late') as late,
-       count(*) filter (where bucket = 'open') as open,
-       count(*) filter (where bucket = 'closed') as closed_undelivered,
-       avg(delay) filter (where bucket = 'late' and delay is not null) as mean_delay,
-       percentile_cont(0.9) within group (order by delay) filter (where bucket = 'late' and delay is not null) as p90_delay,
-       count(*) filter (where delivered_at is not null) as delivered,
-       count(rating) filter (where bucket = 'on_time') as rated_on_time,
-       count(rating) filter (where bucket = 'on_time' and rating >= 4) as satisfied_on_time,
-       count(rating) filter (where bucket = 'late') as rated_late,
-       count(rating) filter (where bucket = 'late' and rating >= 4) as satisfied_late,
-       count(rating) as rated,
-       count(rating) filter (where rating >= 4) as satisfied
-from bucketed
-group by grouping sets ((grp), ())
-order by grp nulls last
-"""
-
-REASONS = """
-select {key} as grp, s.reason as reason, count(*) as n
-from shipments s
-join accounts a on a.id = s.account_id
-{due_in_month}
-  and s.reason is not null
-group by grouping sets ((1, 2), (2))
+select f.*, d.mean_delay, d.p90_delay
+from (
+    select month, grp, reason, grouping(grp) as every_group, grouping(reason) as every_reason,
+           sum(n) as due,
+           sum(n) filter (where bucket = 'on_time') as on_time,
+           sum(n) filter (where bucket = 'late') as late,
+           sum(n) filter (where bucket = 'open') as open,
+           sum(n) filter (where bucket = 'closed') as closed_undelivered,
+           sum(delivered) as delivered,
+           sum(n) filter (where bucket = 'on_time' and rating is not null) as rated_on_time,
+           sum(n) filter (where bucket = 'on_time' and rating >= 4) as satisfied_on_time,
+           sum(n) filter (where bucket = 'late' and rating is not null) as rated_late,
+           sum(n) filter (where bucket = 'late' and rating >= 4) as satisfied_late,
+           sum(n) filter (where rating is not null) as rated,
+           sum(n) filter (where rating >= 4) as satisfied
+    from cells
+    group by grouping sets ((month, grp), (month), (month, grp, reason), (month, reason))
+) f
+left join delays d on f.month = 0 and f.every_reason = 1 and f.grp is not distinct from d.grp
+order by f.month, f.every_reason desc, f.grp nulls last, f.reason
 """
 
 
 # Cases opened in the month, in their account's time zone, grouped as the
 # shipments are (a case on an account, with no shipment, has no carrier or lane:
-# it counts in the total, and under its account when grouped by account).
+# it counts in the total, and under its account when grouped by account). The
+# case keeps its shipment's carrier and lane (migrations/0023).
 CASE_GROUP_KEYS: dict[str, str] = {
-    "carrier": "s.carrier",
+    "carrier": "c.carrier",
     "account": "c.account_id",
-    "lane": f"case when s.id is not null then {GROUP_KEYS['lane']} end",
+    "lane": "c.lane",
 }
 
 CASES = """
@@ -106,13 +120,12 @@ select {key} as grp, c.type, grouping({key}) as every_group, grouping(c.type) as
            as median_resolution
 from cases c
 join accounts a on a.id = c.account_id
-left join shipments s on s.id = c.shipment_id
 where c.opened_at >= $1::date - interval '1 day'
   and c.opened_at < ($1::date + interval '1 month') + interval '1 day'
   and (c.opened_at at time zone a.timezone) >= $1::date
   and (c.opened_at at time zone a.timezone) < $1::date + interval '1 month'
   and ($2::text is null or c.account_id = $2)
-  and ($3::text is null or s.carrier = $3)
+  and ($3::text is null or c.carrier = $3)
 group by grouping sets (({key}, c.type), ({key}), (c.type), ())
 """
 
@@ -197,28 +210,26 @@ async def on_time_report(
     account_id: str | None = None,
     carrier: str | None = None,
 ) -> OnTimeReport:
-    key, case_key = GROUP_KEYS[group_by], CASE_GROUP_KEYS[group_by]
     before = report_rules.previous_month(month)
-    reasons_sql, cases_sql = REASONS.format(key=key, due_in_month=DUE_IN_MONTH), CASES.format(key=case_key)
-    rows, reason_rows, reason_rows_before, cases, cases_before = await _fetch_each(
+    cases_sql = CASES.format(key=CASE_GROUP_KEYS[group_by])
+    rows, cases, cases_before = await _fetch_each(
         conn,
-        (REPORT.format(key=key, due_in_month=DUE_IN_MONTH), (month, account_id, carrier, now)),
-        (reasons_sql, (month, account_id, carrier)),
-        (reasons_sql, (before, account_id, carrier)),
+        (REPORT.format(key=GROUP_KEYS[group_by]), _report_args(month, before, account_id, carrier, now)),
         (cases_sql, (month, account_id, carrier)),
         (cases_sql, (before, account_id, carrier)),
     )
-    reasons, reasons_before = _reasons(reason_rows), _reasons(reason_rows_before)
+    figures_of = {r["grp"]: r for r in rows if r["month"] == 0 and r["every_reason"]}
+    reasons, reasons_before = _reasons(rows, 0), _reasons(rows, 1)
     types, types_before = _case_types(cases), _case_types(cases_before)
-    figures = {(r["grp"], r["every_group"]): r for r in cases if r["every_type"]}
+    case_figures = {(r["grp"], r["every_group"]): r for r in cases if r["every_type"]}
 
-    def row(r: asyncpg.Record | None) -> OnTimeRow:
-        group = None if r is None else r["grp"]
-        whole = group is None  # the total: the grouping set (), whose group is null
+    def row(group: str | None) -> OnTimeRow:
+        whole = group is None  # the total: the grouping set without the group, whose group is null
         return _row(
-            r,
+            group,
+            figures_of.get(group),
             _top_reasons(reasons.get(group, {})),
-            figures.get((group, 1 if whole else 0)),
+            case_figures.get((group, 1 if whole else 0)),
             types.get((group, whole), {}),
             [
                 *_recurring("exception_reason", reasons.get(group, {}), reasons_before.get(group, {})),
@@ -226,15 +237,44 @@ async def on_time_report(
             ],
         )
 
-    made = [row(r) for r in rows if r["grp"] is not None]
-    total = next((r for r in rows if r["grp"] is None), None)
     return OnTimeReport(
         month=month.strftime("%Y-%m"),
         previous_month=before.strftime("%Y-%m"),
         group_by=group_by,
-        rows=made,
-        total=row(total),
+        rows=[row(group) for group in figures_of if group is not None],
+        total=row(None),
     )
+
+
+def _report_args(
+    month: date, before: date, account_id: str | None, carrier: str | None, now: datetime
+) -> tuple[object, ...]:
+    """REPORT's parameters: the months' bounds as UTC instants and as local times."""
+    start, following, previous = (datetime(d.year, d.month, 1) for d in (month, _next_month(month), before))
+    day = timedelta(days=1)
+
+    def utc(moment: datetime) -> datetime:
+        return moment.replace(tzinfo=UTC)
+
+    return (
+        utc(previous) - day,
+        utc(following) + day,
+        utc(start) - day,
+        utc(start) + day,
+        utc(following) - day,
+        utc(previous) + day,
+        utc(start) - day,
+        start,
+        following,
+        previous,
+        account_id,
+        carrier,
+        now,
+    )
+
+
+def _next_month(month: date) -> date:
+    return date(month.year + 1, 1, 1) if month.month == 12 else date(month.year, month.month + 1, 1)
 
 
 # At most this many of a report's queries at once: each holds a connection for
@@ -259,11 +299,13 @@ async def _fetch_each(conn: Executor, *queries: tuple[str, tuple[object, ...]]) 
     return [await conn.fetch(sql, *args) for sql, args in queries]
 
 
-def _reasons(rows: list[asyncpg.Record]) -> dict[str | None, dict[str, int]]:
-    """Exception reasons by group (None: every group) for shipments due in the month."""
+def _reasons(rows: list[asyncpg.Record], month: int) -> dict[str | None, dict[str, int]]:
+    """Exception reasons by group (None: every group) for shipments due in the
+    month (0) or the month before (1)."""
     by_group: dict[str | None, dict[str, int]] = {}
     for r in rows:
-        by_group.setdefault(r["grp"], {})[r["reason"]] = r["n"]
+        if r["month"] == month and not r["every_reason"] and r["reason"] is not None:
+            by_group.setdefault(r["grp"], {})[r["reason"]] = int(r["due"])
     return by_group
 
 
@@ -294,6 +336,7 @@ def _seconds(value: float | None) -> float | None:
 
 
 def _row(
+    group: str | None,
     r: asyncpg.Record | None,
     reasons: list[ReasonCount],
     cases: asyncpg.Record | None,
@@ -301,7 +344,7 @@ def _row(
     recurring: list[Recurring],
 ) -> OnTimeRow:
     def count(name: str) -> int:
-        return 0 if r is None else int(r[name])
+        return 0 if r is None or r[name] is None else int(r[name])
 
     case_figures = CaseFigures(
         opened=0 if cases is None else cases["opened"],
@@ -324,7 +367,7 @@ def _row(
         ),
     )
     return OnTimeRow(
-        group=None if r is None else r["grp"],
+        group=group,
         due=count("due"),
         on_time=count("on_time"),
         late=count("late"),

@@ -9,7 +9,7 @@ from typing import Any, Literal
 import asyncpg
 import msgspec
 
-from api.shell.database import Executor
+from api.shell.database import CONNECTION_LOST, Connection, Executor
 from domain import report as report_rules
 
 GroupBy = Literal["carrier", "lane", "account"]
@@ -21,81 +21,91 @@ GROUP_KEYS: dict[str, str] = {
     "lane": "coalesce(s.origin->>'country', '?') || '-' || coalesce(s.destination->>'country', '?')",
 }
 
-# One pass over the shipments due in the month and, for the recurring problems,
-# the exceptions of the month before; every figure of the month's rows comes
-# from it. A shipment counts in the month its promise falls due in its account's
-# time zone: surely when a day or more inside the month's UTC bounds (no offset
-# reaches a day), else by its local time (the only rows that need it). The
-# rows are counted by cell (month, bucket, group, reason, rating), in parallel
-# workers, and the cells summed by group after: the join on k gives the planner
-# those few cells to plan for. Buckets follow domain.promise.is_late at $13
-# (now): late if a record stands, delivered after the promise, or still on its
-# way past it. The record's delay and the rating are kept on the shipment
-# (migrations/0023).
+# One pass over the shipments due in the month, with the exceptions of the
+# month before (for the recurring problems): every figure of the month's rows
+# comes from it. A shipment counts in the month its promise falls due in its
+# account's time zone: surely when a day or more inside the month's UTC bounds
+# (no offset reaches a day), else by its local time, the only rows that need
+# their account's zone (read once, as a map, not joined to every row). Its
+# bucket follows domain.promise.is_late at $12 (now): late if a record stands,
+# delivered after the promise, or still on its way past it. The join on k
+# turns each row's month and bucket into flags computed once (not once per
+# count) and tells the planner how few they are, so the rows are counted by
+# group and reason in parallel workers; the delays come out per cell
+# (report_delays), for avg and percentile_cont over exactly the late ones. The
+# record's delay and the rating are kept on the shipment (migrations/0023).
 #
-# $1, $2: the rows scanned ($10 - 1 day, $9 + 1 day, as UTC); $3: before it,
-# only exceptions; $4-$5 surely the month, $6-$7 surely the month before (UTC);
-# $8, $9, $10: the month's start, the next month's and the month before's
-# (local); $11 an account, $12 a carrier (both optional).
+# $1-$2: the rows scanned, as UTC (a day around both months); $3: before it,
+# exceptions only; $4-$5, $6-$7: surely the month, surely the month before
+# (UTC); $8, $9: the month's first day and the month before's (local); $10 an
+# account, $11 a carrier (both optional).
 REPORT = """
 with cells as materialized (
-    select k.month, k.bucket, {key} as grp, s.reason, s.rating,
-           count(*) as n, count(s.delivered_at) as delivered,
-           report_delays(d.delay) filter (where k.bucket = 'late' and d.delay is not null) as delays
+    select {key} as grp, s.reason,
+           count(*) filter (where k.due) as due,
+           count(*) filter (where k.on_time) as on_time,
+           count(*) filter (where k.late) as late,
+           count(*) filter (where k.open) as open,
+           count(*) filter (where k.closed) as closed_undelivered,
+           count(s.delivered_at) filter (where k.due) as delivered,
+           count(s.rating) filter (where k.on_time) as rated_on_time,
+           count(*) filter (where k.on_time and s.rating >= 4) as satisfied_on_time,
+           count(s.rating) filter (where k.late) as rated_late,
+           count(*) filter (where k.late and s.rating >= 4) as satisfied_late,
+           count(s.rating) filter (where k.due) as rated,
+           count(*) filter (where k.due and s.rating >= 4) as satisfied,
+           count(*) filter (where not k.due) as due_before,
+           report_delays(d.delay) filter (where k.late and d.delay is not null) as delays
     from shipments s
-    join accounts a on a.id = s.account_id
     cross join lateral (
         select coalesce(case when s.late then s.late_delay_seconds end,
                         extract(epoch from s.delivered_at - s.promised_by)::bigint) as delay
     ) d
-    join (values (0, 0, 'late'), (1, 0, 'on_time'), (2, 0, 'closed'), (3, 0, 'open'),
-                 (4, 1, 'late'), (5, 1, 'on_time'), (6, 1, 'closed'), (7, 1, 'open')) k (code, month, bucket)
+    -- each row's month (0: the month, 1: the month before) and bucket, once
+    join (values (0, true, true, false, false, false), (1, true, false, true, false, false),
+                 (2, true, false, false, true, false), (3, true, false, false, false, true),
+                 (4, false, false, false, false, false), (5, false, false, false, false, false),
+                 (6, false, false, false, false, false), (7, false, false, false, false, false))
+         k (code, due, late, on_time, closed, open)
       on k.code = 4 * case
                         when s.promised_by >= $4 and s.promised_by < $5 then 0
                         when s.promised_by >= $6 and s.promised_by < $7 then 1
-                        when (s.promised_by at time zone a.timezone) >= $8::timestamp
-                          then case when (s.promised_by at time zone a.timezone) < $9::timestamp then 0 end
-                        when (s.promised_by at time zone a.timezone) >= $10::timestamp then 1
+                        else case date_trunc('month', s.promised_by at time zone (
+                                      (select jsonb_object_agg(id, timezone) from accounts
+                                       where $10::text is null or id = $10) ->> s.account_id))
+                               when $8::timestamp then 0 when $9::timestamp then 1 end
                       end
                 + case
                     when s.late or s.delivered_at > s.promised_by
                          or (s.delivered_at is null and s.status not in ('delivered', 'returned_to_sender', 'cancelled')
-                             and s.promised_by < $13) then 0
+                             and s.promised_by < $12) then 0
                     when s.delivered_at is not null then 1
                     when s.status in ('returned_to_sender', 'cancelled') then 2
                     else 3
                   end
     where s.promised_by >= $1 and s.promised_by < $2
       and (s.promised_by >= $3 or s.reason is not null)
-      and ($11::text is null or s.account_id = $11)
-      and ($12::text is null or s.carrier = $12)
-    group by k.month, k.bucket, grp, s.reason, s.rating
+      and ($10::text is null or s.account_id = $10)
+      and ($11::text is null or s.carrier = $11)
+    group by grp, s.reason
 ), delays as (
     select c.grp, avg(d) as mean_delay, percentile_cont(0.9) within group (order by d) as p90_delay
     from cells c cross join lateral unnest(c.delays) d
-    where c.month = 0
     group by grouping sets ((c.grp), ())
 )
 select f.*, d.mean_delay, d.p90_delay
 from (
-    select month, grp, reason, grouping(grp) as every_group, grouping(reason) as every_reason,
-           sum(n) as due,
-           sum(n) filter (where bucket = 'on_time') as on_time,
-           sum(n) filter (where bucket = 'late') as late,
-           sum(n) filter (where bucket = 'open') as open,
-           sum(n) filter (where bucket = 'closed') as closed_undelivered,
-           sum(delivered) as delivered,
-           sum(n) filter (where bucket = 'on_time' and rating is not null) as rated_on_time,
-           sum(n) filter (where bucket = 'on_time' and rating >= 4) as satisfied_on_time,
-           sum(n) filter (where bucket = 'late' and rating is not null) as rated_late,
-           sum(n) filter (where bucket = 'late' and rating >= 4) as satisfied_late,
-           sum(n) filter (where rating is not null) as rated,
-           sum(n) filter (where rating >= 4) as satisfied
+    select grp, reason, grouping(grp) as every_group, grouping(reason) as every_reason,
+           sum(due) as due, sum(on_time) as on_time, sum(late) as late, sum(open) as open,
+           sum(closed_undelivered) as closed_undelivered, sum(delivered) as delivered,
+           sum(rated_on_time) as rated_on_time, sum(satisfied_on_time) as satisfied_on_time,
+           sum(rated_late) as rated_late, sum(satisfied_late) as satisfied_late,
+           sum(rated) as rated, sum(satisfied) as satisfied, sum(due_before) as due_before
     from cells
-    group by grouping sets ((month, grp), (month), (month, grp, reason), (month, reason))
+    group by grouping sets ((grp), (), (grp, reason), (reason))
 ) f
-left join delays d on f.month = 0 and f.every_reason = 1 and f.grp is not distinct from d.grp
-order by f.month, f.every_reason desc, f.grp nulls last, f.reason
+left join delays d on f.every_reason = 1 and f.grp is not distinct from d.grp
+order by f.every_reason desc, f.grp nulls last, f.reason
 """
 
 
@@ -218,8 +228,8 @@ async def on_time_report(
         (cases_sql, (month, account_id, carrier)),
         (cases_sql, (before, account_id, carrier)),
     )
-    figures_of = {r["grp"]: r for r in rows if r["month"] == 0 and r["every_reason"]}
-    reasons, reasons_before = _reasons(rows, 0), _reasons(rows, 1)
+    figures_of = {r["grp"]: r for r in rows if r["every_reason"] and r["due"]}
+    reasons, reasons_before = _reasons(rows, "due"), _reasons(rows, "due_before")
     types, types_before = _case_types(cases), _case_types(cases_before)
     case_figures = {(r["grp"], r["every_group"]): r for r in cases if r["every_type"]}
 
@@ -265,7 +275,6 @@ def _report_args(
         utc(previous) + day,
         utc(start) - day,
         start,
-        following,
         previous,
         account_id,
         carrier,
@@ -284,7 +293,7 @@ PARALLEL_QUERIES = 3
 
 async def _fetch_each(conn: Executor, *queries: tuple[str, tuple[object, ...]]) -> list[list[asyncpg.Record]]:
     """Each query's rows: a few at once, on connections of their own, when given
-    the pool; one after another in the caller's transaction otherwise. No more
+    the pool; one after another on the caller's connection otherwise. No more
     run at once than the pool holds, so none of them waits for a connection
     behind its own siblings (and times out there, on a month of a million)."""
     if isinstance(conn, asyncpg.Pool):
@@ -293,19 +302,39 @@ async def _fetch_each(conn: Executor, *queries: tuple[str, tuple[object, ...]]) 
 
         async def fetch(sql: str, args: tuple[object, ...]) -> list[asyncpg.Record]:
             async with turns:
-                return await pool.fetch(sql, *args)
+                try:
+                    async with pool.acquire() as connection:
+                        return await _fetch_planned(connection, sql, args)
+                except CONNECTION_LOST:  # a read: once more on a new connection, as the pool's own reads do
+                    await pool.expire_connections()
+                    async with pool.acquire() as connection:
+                        return await _fetch_planned(connection, sql, args)
 
         return list(await asyncio.gather(*(fetch(sql, args) for sql, args in queries)))
-    return [await conn.fetch(sql, *args) for sql, args in queries]
+    return [await _fetch_planned(conn, sql, args) for sql, args in queries]
 
 
-def _reasons(rows: list[asyncpg.Record], month: int) -> dict[str | None, dict[str, int]]:
+# Each run is planned for its own month: after five runs of a prepared
+# statement PostgreSQL may keep a generic plan, blind to the month's bounds,
+# and REPORT's took five times as long. And the month's delays (a tenth of its
+# rows) are sorted in memory, not on disk. Set for the transaction (the
+# caller's, when it passes a connection in one).
+PLANNING = "select set_config('plan_cache_mode', 'force_custom_plan', true), set_config('work_mem', '64MB', true)"
+
+
+async def _fetch_planned(conn: Connection, sql: str, args: tuple[object, ...]) -> list[asyncpg.Record]:
+    async with conn.transaction():  # a savepoint, in a caller's transaction
+        await conn.execute(PLANNING)
+        return await conn.fetch(sql, *args)
+
+
+def _reasons(rows: list[asyncpg.Record], due: str) -> dict[str | None, dict[str, int]]:
     """Exception reasons by group (None: every group) for shipments due in the
-    month (0) or the month before (1)."""
+    month ("due") or the month before ("due_before")."""
     by_group: dict[str | None, dict[str, int]] = {}
     for r in rows:
-        if r["month"] == month and not r["every_reason"] and r["reason"] is not None:
-            by_group.setdefault(r["grp"], {})[r["reason"]] = int(r["due"])
+        if not r["every_reason"] and r["reason"] is not None and r[due]:
+            by_group.setdefault(r["grp"], {})[r["reason"]] = int(r[due])
     return by_group
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -124,6 +124,9 @@ CHANGES: tuple[type[msgspec.Struct], ...] = (
 )
 
 
+TRACKING_URLS_KEPT = 100_000
+
+
 @dataclass(frozen=True)
 class PublicLinks:
     """The links a shipper sends its recipient, each the whole credential: the
@@ -132,10 +135,19 @@ class PublicLinks:
 
     keys: LinkKeys
     base_url: str
+    # a shipment's tracking link never changes while the current key does not:
+    # signed once per process, not on every read (an HMAC was a twentieth of a poll)
+    _tracking: dict[tuple[int, str, datetime], str] = field(default_factory=dict, compare=False, repr=False)
 
     def tracking_url(self, shipment: Shipment) -> str:
-        token = self.keys.sign_for(TRACKING, shipment.id, shipment.created_at + TRACKING_VALID_FOR)
-        return f"{self.base_url}/t/{token}"
+        remembered = (self.keys.current, shipment.id, shipment.created_at)
+        url = self._tracking.get(remembered)
+        if url is None:
+            if len(self._tracking) >= TRACKING_URLS_KEPT:
+                self._tracking.clear()
+            token = self.keys.sign_for(TRACKING, shipment.id, shipment.created_at + TRACKING_VALID_FOR)
+            url = self._tracking[remembered] = f"{self.base_url}/t/{token}"
+        return url
 
     def url_for(self, shipment: Shipment) -> str | None:
         delivered_at = shipment.progress.delivered_at

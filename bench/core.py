@@ -408,9 +408,13 @@ def measure(options: argparse.Namespace) -> Result:
 
             async def scenarios() -> list[Row]:
                 fixture = await prepare(ontime, admin_key, database_url, options.targets)
-                polling = await compare_polling(ontime, floor, fixture, poll_settings)
-                polling.append(await compare_feed(ontime, floor, fixture, database_url, poll_settings))
-                return [*polling, await compare_ingest(ontime, fixture, database_url, options.batch, ingest_settings)]
+                rows: list[Row] = []
+                if options.part in ("all", "poll"):
+                    rows += await compare_polling(ontime, floor, fixture, poll_settings)
+                    rows.append(await compare_feed(ontime, floor, fixture, database_url, poll_settings))
+                if options.part in ("all", "ingest"):
+                    rows.append(await compare_ingest(ontime, fixture, database_url, options.batch, ingest_settings))
+                return rows
 
             rows = asyncio.run(scenarios())
             say("stopping servers…")
@@ -425,6 +429,7 @@ def options(parser: argparse.ArgumentParser) -> None:
     option("--batch", type=int, default=500, help="events per ingest batch")
     option("--targets", type=int, default=5000, help="shipments the ingest events go to")
     option("--pool-size", type=int, default=10, help="database pool of each server")
+    option("--part", choices=("all", "poll", "ingest"), default="all", help="polling and the feed, ingest, or both")
 
 
 QUICK = {"seconds": 2, "poll_connections": 8, "batch": 50, "targets": 500}

@@ -1,4 +1,4 @@
-"""Lateness at scale: `python -m bench.lateness [--rows N] [--due N] [--part all|report]`.
+"""Lateness at scale: `python -m bench.lateness [--rows N] [--due N] [--part all|deadlines|report]`.
 
 Three measures, each beside a floor measured in the same run:
 
@@ -23,7 +23,8 @@ Three measures, each beside a floor measured in the same run:
    in this process and over HTTP; floor: `select count(*), avg(...)` over the
    month's promised_by range.
 
-`--part report` measures (3) alone, on a table holding the two months only.
+`--part report` measures (3) alone, on a table holding the two months only;
+`--part deadlines` (1) and (2) without (3).
 
 The database is a fresh one (bench/harness.py). It reports and asserts
 nothing; the figures also go to bench/out/lateness.json.
@@ -404,6 +405,8 @@ def measure(options: argparse.Namespace) -> Result:
             ids = promises_to_move(rows, due, run)
             details["push"][str(processes)] = measure_push(url, admin_key, token, processes, ids)
 
+        if options.part == "deadlines":
+            return Result(sweep_rows(details) + push_rows(details), notes(details), details)
         say("(3) the on-time report")
         details["report"] = asyncio.run(measure_report_in_process(url, report_month(date.today()), rows))
         measure_report_over_http(url, admin_key, details["report"])
@@ -481,15 +484,16 @@ def notes(details: dict) -> list[str]:
     lines = [
         "",
         f"Each timing is the median of {ROUNDS}. (2): late messages within {PUSH_AIM:.0f} s on the worst connection;"
-        f" no floor. {report_note(details)}",
+        f" no floor. {report_note(details) if 'report' in details else ''}",
         f"(1) the sweep's DUE query, first batch of {deadlines.BATCH:,} at {rows:,} rows:",
     ]
     for name, plan in details["sweep"][str(rows)]["plans"].items():
         lines += [f"    {name} plan:", *(f"      {node}" for node in plan_summary(plan))]
-    lines.append("(3) the sweep's DUE query with the month in the table (nothing due):")
-    lines += [
-        f"    {name}: {plan_headline(plan)}" for name, plan in details["report"]["due_plans_with_history"].items()
-    ]
+    if "report" in details:
+        lines.append("(3) the sweep's DUE query with the month in the table (nothing due):")
+        lines += [
+            f"    {name}: {plan_headline(plan)}" for name, plan in details["report"]["due_plans_with_history"].items()
+        ]
     return lines
 
 
@@ -497,7 +501,10 @@ def options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rows", type=int, default=1_000_000, help="open shipments, and the report month's")
     parser.add_argument("--due", type=int, default=10_000, help="promises falling due at once")
     parser.add_argument(
-        "--part", choices=("all", "report"), default="all", help="everything, or the monthly report (3) alone"
+        "--part",
+        choices=("all", "deadlines", "report"),
+        default="all",
+        help="everything, the sweep and deadline to push (1, 2), or the monthly report (3) alone",
     )
 
 

@@ -72,8 +72,7 @@ async def _open_automatic(
         return [], []
     rows = await conn.fetch(store.AUTO_OPEN_FOR, list({a for a, _ in shipments}), trigger.value, suggested.value)
     settings = {r["account_id"]: r for r in rows}
-    opened: list[str] = []
-    changes: list[change_log.NewChange] = []
+    candidates: list[Case] = []
     for account_id, shipment_id in shipments:
         setting = settings.get(account_id)
         if setting is None:
@@ -89,7 +88,8 @@ async def _open_automatic(
             policy=Policy(respond_within=setting["respond_within"], resolve_within=setting["resolve_within"]),
             now=now,
         )
-        if await store.insert_automatic(conn, case):
-            opened.append(case.id)
-            changes.extend(drain_changes(case))
+        candidates.append(case)
+    inserted = await store.insert_automatic_many(conn, candidates)
+    opened = [case.id for case in candidates if case.id in inserted]
+    changes = [change for case in candidates if case.id in inserted for change in drain_changes(case)]
     return opened, changes

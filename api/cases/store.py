@@ -22,14 +22,21 @@ insert into cases (id, account_id, shipment_id, type, priority, subject, status,
 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $10)
 """
 
-# Opens an automatic case once per shipment and trigger (the partial unique
-# index of migrations/0013): a second attempt inserts nothing.
-INSERT_AUTOMATIC = (
-    INSERT.rstrip()
-    + """
+# Opens automatic cases, once per shipment and trigger (the partial unique
+# index of migrations/0013): a second attempt inserts nothing. A batch in one
+# statement; returns the ids it inserted.
+INSERT_AUTOMATIC_MANY = """
+insert into cases (id, account_id, shipment_id, type, priority, subject, status, assignee_key, opened_by,
+                   opened_at, response_due, resolution_due, updated_at)
+select id, account_id, shipment_id, type, priority, subject, status, assignee_key, opened_by,
+       opened_at, response_due, resolution_due, opened_at
+from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+            $9::text[], $10::timestamptz[], $11::timestamptz[], $12::timestamptz[])
+  as u(id, account_id, shipment_id, type, priority, subject, status, assignee_key, opened_by,
+       opened_at, response_due, resolution_due)
 on conflict (shipment_id, opened_by) where opened_by in ('late', 'exception', 'low_rating') do nothing
-returning id"""
-)
+returning id
+"""
 
 # Saves a case only if it is still at the version it was read at; the
 # version moves on by one.
@@ -131,9 +138,12 @@ async def insert(conn: Executor, case: Case) -> None:
     await conn.execute(INSERT, *_insert_args(case))
 
 
-async def insert_automatic(conn: Executor, case: Case) -> bool:
-    """Insert unless this shipment already has a case from this trigger; returns whether it did."""
-    return await conn.fetchval(INSERT_AUTOMATIC, *_insert_args(case)) is not None
+async def insert_automatic_many(conn: Executor, cases: Sequence[Case]) -> set[str]:
+    """Insert each case unless its shipment already has one from its trigger; returns the ids inserted."""
+    if not cases:
+        return set()
+    columns = [list(column) for column in zip(*(_insert_args(c) for c in cases), strict=True)]
+    return {r["id"] for r in await conn.fetch(INSERT_AUTOMATIC_MANY, *columns)}
 
 
 async def save(conn: Executor, case: Case, now: datetime) -> bool:
@@ -157,25 +167,35 @@ async def save(conn: Executor, case: Case, now: datetime) -> bool:
     return True
 
 
+# save_many's statement: a batch the caller holds locked, in one statement
+SAVE_MANY = """
+update cases c set status = u.status, assignee_key = u.assignee_key, first_response_at = u.first_response_at,
+                   resolved_at = u.resolved_at, closed_at = u.closed_at,
+                   response_breached_at = u.response_breached_at,
+                   resolution_breached_at = u.resolution_breached_at, updated_at = $9, version = c.version + 1
+from unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::timestamptz[],
+            $7::timestamptz[], $8::timestamptz[])
+  as u(id, status, assignee_key, first_response_at, resolved_at, closed_at, response_breached_at,
+       resolution_breached_at)
+where c.id = u.id
+"""
+
+
 async def save_many(conn: Executor, cases: Sequence[Case], now: datetime) -> None:
     """Save a batch the caller holds locked (the sweep): versions are current."""
-    await conn.executemany(
-        SAVE,
-        [
-            (
-                c.id,
-                c.version,
-                c.status.value,
-                c.assignee_key,
-                c.first_response_at,
-                c.resolved_at,
-                c.closed_at,
-                c.response_breached_at,
-                c.resolution_breached_at,
-                now,
-            )
-            for c in cases
-        ],
+    if not cases:
+        return
+    await conn.execute(
+        SAVE_MANY,
+        [c.id for c in cases],
+        [c.status.value for c in cases],
+        [c.assignee_key for c in cases],
+        [c.first_response_at for c in cases],
+        [c.resolved_at for c in cases],
+        [c.closed_at for c in cases],
+        [c.response_breached_at for c in cases],
+        [c.resolution_breached_at for c in cases],
+        now,
     )
     for c in cases:
         c.version += 1

@@ -29,6 +29,8 @@ AFTER_IN_ACCOUNT = """
 select seq, body, account_id, shipment_id from changes where account_id = $1 and seq > $2 order by seq limit $3
 """
 AFTER = "select seq, body, account_id, shipment_id from changes where seq > $1 order by seq limit $2"
+# what a customer's poll needs (no audit row to write): seqs and bodies alone
+BODIES_AFTER_IN_ACCOUNT = "select seq, body from changes where account_id = $1 and seq > $2 order by seq limit $3"
 
 
 class NewChange(NamedTuple):
@@ -60,6 +62,13 @@ async def after(conn: Executor, account_id: str | None, seq: int, limit: int) ->
     else:
         rows = await conn.fetch(AFTER_IN_ACCOUNT, account_id, seq, limit)
     return [Stored(r["seq"], r["body"], r["account_id"], r["shipment_id"]) for r in rows]
+
+
+async def page_in_account(conn: Executor, account_id: str, seq: int, limit: int) -> tuple[bytes, int]:
+    """An account's changes after `seq` as the feed's JSON items (spliced, not
+    decoded and encoded again), and the last seq among them (`seq` if none)."""
+    rows = await conn.fetch(BODIES_AFTER_IN_ACCOUNT, account_id, seq, limit)
+    return b",".join([with_seq(r[0], r[1]) for r in rows]), rows[-1][0] if rows else seq
 
 
 def with_seq(seq: int, body: bytes) -> bytes:

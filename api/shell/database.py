@@ -205,17 +205,27 @@ async def create_pool(url: str, *, min_size: int, max_size: int, statement_cache
         timeout=CONNECT_TIMEOUT,
         statement_cache_size=statement_cache_size,
         init=_register_json_codecs,
-        # asyncpg's default reset costs a round trip per release, for session
-        # state ontime never leaves on a pooled connection; but it is also what
-        # finds a connection the server killed mid-operation (asyncpg then
-        # discards it instead of lending it out corrupted, asyncpg#1069), so it stays.
-        reset=None,
+        reset=_keep_session,
         loop=None,
         connection_class=asyncpg.Connection,
         record_class=asyncpg.Record,
     )
     await pool
     return pool
+
+
+async def _keep_session(conn: asyncpg.Connection[asyncpg.Record]) -> None:
+    """What a connection needs on its way back to the pool beyond what asyncpg
+    always does (roll back a transaction left open, drop listener callbacks):
+    nothing. asyncpg's default reset sends `RESET ALL; UNLISTEN *; CLOSE ALL;
+    pg_advisory_unlock_all()`, a round trip on every release, as many as the
+    statement a poll makes, for session state ontime never leaves on a pooled
+    connection: settings are SET LOCAL, advisory locks transaction-scoped, LISTEN
+    and the migration's session lock on connections of their own (a unit test
+    reads the code for it). A connection the server killed in the middle of an
+    operation, which that reset used to find (asyncpg#1069), is found on its next
+    use instead: at BEGIN, or by a read on the pool, both of which start over on
+    a new connection (transaction(), _BoundedPool)."""
 
 
 def _encode_json(value: Any) -> str:

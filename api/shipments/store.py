@@ -55,16 +55,46 @@ values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14)
 on conflict (account_id, carrier, tracking_number) do nothing
 """
 
-UPDATE = """
-update shipments set
-    promised_by = $2, promised_from = $3,
-    status = $4, status_at = $5, status_key = $6, delivered_at = $7, delivered_key = $8,
-    estimated_delivery = $9, estimate_at = $10, estimate_key = $11,
-    first_estimated_delivery = $12, first_estimate_at = $13, first_estimate_key = $14,
-    location = $15, location_at = $16, location_key = $17,
-    late = $18, updated_at = $19, version = $20,
-    reason = $21, reason_at = $22, reason_key = $23, last_event_at = $24
-where id = $1
+# The columns save() writes back, in _update_args' order after the id: the
+# domain decides each shipment's new state, one statement writes a batch of them.
+UPDATED_COLUMNS = (
+    ("promised_by", "timestamptz"),
+    ("promised_from", "timestamptz"),
+    ("status", "text"),
+    ("status_at", "timestamptz"),
+    ("status_key", "text"),
+    ("delivered_at", "timestamptz"),
+    ("delivered_key", "text"),
+    ("estimated_delivery", "timestamptz"),
+    ("estimate_at", "timestamptz"),
+    ("estimate_key", "text"),
+    ("first_estimated_delivery", "timestamptz"),
+    ("first_estimate_at", "timestamptz"),
+    ("first_estimate_key", "text"),
+    ("location", "jsonb"),
+    ("location_at", "timestamptz"),
+    ("location_key", "text"),
+    ("late", "boolean"),
+    ("updated_at", "timestamptz"),
+    ("version", "integer"),
+    ("reason", "text"),
+    ("reason_at", "timestamptz"),
+    ("reason_key", "text"),
+    ("last_event_at", "timestamptz"),
+)
+
+
+def _unnest(columns: Sequence[tuple[str, str]], first: int = 1) -> str:
+    """`unnest($1::t1[], $2::t2[], ...) as u(c1, c2, ...)`: a batch's rows as one relation."""
+    arrays = ", ".join(f"${first + i}::{kind}[]" for i, (_, kind) in enumerate(columns))
+    return f"unnest({arrays}) as u({', '.join(name for name, _ in columns)})"
+
+
+# one statement a batch: the rows are locked already, each id is there once
+UPDATE = f"""
+update shipments s set {", ".join(f"{name} = u.{name}" for name, _ in UPDATED_COLUMNS)}
+from {_unnest((("id", "text"), *UPDATED_COLUMNS))}
+where s.id = u.id
 """
 
 KNOWN_EVENT_KEYS = """
@@ -78,22 +108,54 @@ insert into events (shipment_id, key, event_id, status, occurred_at, location,
                     carrier_code, carrier_status, time_rule, inbound_payload_id)
 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
 """
+EVENT_COLUMNS = (
+    ("shipment_id", "text"),
+    ("key", "text"),
+    ("event_id", "text"),
+    ("status", "text"),
+    ("occurred_at", "timestamptz"),
+    ("location", "jsonb"),
+    ("description", "text"),
+    ("reason", "text"),
+    ("estimated_delivery", "timestamptz"),
+    ("received_at", "timestamptz"),
+    ("carrier_code", "text"),
+    ("carrier_status", "text"),
+    ("time_rule", "text"),
+    ("inbound_payload_id", "text"),
+)
+# a batch's new events in one statement (INSERT_EVENT is the same row by row)
+INSERT_EVENTS = f"""
+insert into events ({", ".join(name for name, _ in EVENT_COLUMNS)})
+select * from {_unnest(EVENT_COLUMNS)}
+"""
 
 TIMELINE = """
 select * from events where shipment_id = $1 order by occurred_at, key
 """
 
-UPSERT_LATE = """
-insert into late_deliveries (id, shipment_id, account_id, carrier, promised_by, detected_at,
-                             detected_by, status_at_detection, location_at_detection, delivered_at,
-                             closed_at)
-values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+LATE_COLUMNS = (
+    ("id", "text"),
+    ("shipment_id", "text"),
+    ("account_id", "text"),
+    ("carrier", "text"),
+    ("promised_by", "timestamptz"),
+    ("detected_at", "timestamptz"),
+    ("detected_by", "text"),
+    ("status_at_detection", "text"),
+    ("location_at_detection", "jsonb"),
+    ("delivered_at", "timestamptz"),
+    ("closed_at", "timestamptz"),
+)
+UPSERT_LATE = f"""
+insert into late_deliveries ({", ".join(name for name, _ in LATE_COLUMNS)})
+select * from {_unnest(LATE_COLUMNS)}
 on conflict (shipment_id) do update
     set delivered_at = excluded.delivered_at, closed_at = excluded.closed_at
 """
 
 # the carrier's data shows the promise was kept after all
-DELETE_LATE = "delete from late_deliveries where shipment_id = $1"
+DELETE_LATE = "delete from late_deliveries where shipment_id = any($1::text[])"
 
 INSERT_REVISION = """
 insert into promise_revisions (shipment_id, promised_by, promised_from, previous_promised_by,
@@ -323,31 +385,34 @@ async def known_event_keys(conn: Connection, pairs: Sequence[tuple[str, str]]) -
     return {(r["shipment_id"], r["key"]) for r in rows}
 
 
+def _columns(rows: Sequence[tuple[object, ...]]) -> list[list[object]]:
+    """Rows as one list a column, the arguments of an unnest()."""
+    return [list(column) for column in zip(*rows, strict=True)]
+
+
 async def insert_events(conn: Connection, events: Sequence[tuple[str, TrackingEvent]], received_at: datetime) -> None:
     if not events:
         return
-    await conn.executemany(
-        INSERT_EVENT,
-        [
-            (
-                shipment_id,
-                e.key,
-                e.event_id,
-                e.status.value,
-                e.occurred_at,
-                _json(e.location),
-                e.description,
-                None if e.reason is None else e.reason.value,
-                e.estimated_delivery,
-                received_at,
-                e.carrier_code,
-                e.carrier_status,
-                e.time_rule,
-                e.inbound_payload_id,
-            )
-            for shipment_id, e in events
-        ],
-    )
+    rows = [
+        (
+            shipment_id,
+            e.key,
+            e.event_id,
+            e.status.value,
+            e.occurred_at,
+            _json(e.location),
+            e.description,
+            None if e.reason is None else e.reason.value,
+            e.estimated_delivery,
+            received_at,
+            e.carrier_code,
+            e.carrier_status,
+            e.time_rule,
+            e.inbound_payload_id,
+        )
+        for shipment_id, e in events
+    ]
+    await conn.execute(INSERT_EVENTS, *_columns(rows))
 
 
 async def save(
@@ -359,14 +424,15 @@ async def save(
     lateness record where it differs from `late_before` (as loaded)."""
     if not shipments:
         return
-    await conn.executemany(UPDATE, [_update_args(s) for s in shipments])
-    upserts, deletes = [], []
+    await conn.execute(UPDATE, *_columns([_update_args(s) for s in shipments]))
+    upserts: list[tuple[object, ...]] = []
+    deletes: list[str] = []
     for s in shipments:
         record = s.late_delivery
         if record == late_before.get(s.id):
             continue
         if record is None:
-            deletes.append((s.id,))
+            deletes.append(s.id)
         else:
             upserts.append(
                 (
@@ -384,9 +450,9 @@ async def save(
                 )
             )
     if upserts:
-        await conn.executemany(UPSERT_LATE, upserts)
+        await conn.execute(UPSERT_LATE, *_columns(upserts))
     if deletes:
-        await conn.executemany(DELETE_LATE, deletes)
+        await conn.execute(DELETE_LATE, deletes)
 
 
 def _update_args(s: Shipment) -> tuple[object, ...]:

@@ -14,6 +14,7 @@ import pytest
 from api.shell import database
 from tests.integration.conftest import Api, shipment_body
 
+SLEEPING = "select count(*) from pg_stat_activity where pid = $1 and query like 'select pg_sleep%'"
 KILL_OTHERS = """
 select count(pg_terminate_backend(pid)) from pg_stat_activity
 where datname = current_database() and pid <> pg_backend_pid()
@@ -31,6 +32,39 @@ async def test_a_transaction_on_a_connection_killed_while_idle_runs_on_a_new_one
         assert await admin.fetchval("select count(*) from marks") == 1
     finally:
         await admin.close()
+
+
+async def test_a_connection_killed_in_the_middle_of_a_query_is_never_lent_out_broken(database_url: str):
+    """The pool hands connections back without asyncpg's reset query, the thing
+    that used to find one the server killed mid-operation (asyncpg#1069). The
+    interrupted work is a 503's DatabaseUnavailable; what comes after, on the
+    pool's one connection slot, runs on a live connection."""
+    pool = await database.create_pool(database_url, min_size=1, max_size=1)
+    admin = await asyncpg.connect(database_url)
+    try:
+        for _ in range(3):
+            victim = await pool.fetchval("select pg_backend_pid()")
+
+            async def sleep_in_a_transaction() -> None:
+                async with database.transaction(pool) as conn:
+                    await conn.execute("select pg_sleep(30)")
+
+            sleeping = asyncio.create_task(sleep_in_a_transaction())
+            for _ in range(500):  # until the query is running on the server (5 s at most)
+                if await admin.fetchval(SLEEPING, victim):
+                    break
+                await asyncio.sleep(0.01)
+            else:
+                pytest.fail("the sleeping query never started")
+            assert await admin.fetchval("select pg_terminate_backend($1)", victim)
+            with pytest.raises(database.DatabaseUnavailable):
+                await asyncio.wait_for(sleeping, 5)
+            async with database.transaction(pool) as conn:
+                assert await conn.fetchval("select pg_backend_pid()") != victim
+            assert await pool.fetchval("select 1") == 1
+    finally:
+        await admin.close()
+        await pool.close()
 
 
 async def test_with_the_database_up_requests_after_every_connection_was_killed_succeed(api: Api, database_url: str):

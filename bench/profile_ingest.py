@@ -1,0 +1,159 @@
+"""Where a batch of carrier events spends its time: `python -m bench.profile_ingest`.
+
+The real app, its lifespan run, on a fresh database (DATABASE_URL's server, as
+bench/harness.py makes it), called as an ASGI app in this process: `POST
+/v1/events` with --batch events for as many shipments (made in SQL, as
+bench.core makes its targets), --batches times, under cProfile. Each
+function's own time goes into a bucket by where it lives: decoding the body,
+the domain's fold, encoding the changes, the database round trips, the
+framework. Prints µs per event, scaled to the unprofiled wall time, and with
+PROFILE_TOP=1 the functions that cost most.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import os
+import pstats
+import time
+from collections import defaultdict
+from typing import Any
+
+import asyncpg
+import httpx
+
+from api.app import create_app
+from api.shell import keys
+from api.shell.settings import Settings
+from bench import harness
+from bench.core import CARRIER, Ingest, bearer, create_targets, first_occurred_at
+from bench.harness import call
+
+BUCKETS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("decoding", ("msgspec.json.decode", "decode_bytes", "_decode_item", "decode_list", "Decoder")),
+    ("domain fold", ("domain/",)),
+    ("encoding changes", ("api/wire.py", "api/changes/log.py", "msgspec.json.Encoder", "encode")),
+    (
+        "database",
+        (
+            "asyncpg",
+            "api/shipments/store.py",
+            "api/shell/database.py",
+            "selector",
+            "epoll",
+            "_socket",
+            "uvloop",
+            "asyncio/base_events",
+            "asyncio/events",
+        ),
+    ),
+)
+
+
+def bucket(filename: str, function: str) -> str:
+    where = f"{filename}:{function}"
+    for name, marks in BUCKETS:
+        if any(mark in where for mark in marks):
+            return name
+    return "framework and the rest"
+
+
+async def asgi_post(app: Any, path: str, headers: dict[str, str], body: bytes) -> tuple[int, bytes]:
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+        + [(b"content-length", str(len(body)).encode())],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+        "state": {},
+    }
+    status, answer = 0, b""
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal status, answer
+        if message["type"] == "http.response.start":
+            status = message["status"]
+        else:
+            answer += message.get("body", b"")
+
+    await app(scope, receive, send)
+    return status, answer
+
+
+async def profile(database_url: str, admin_key: str, batch: int, batches: int) -> dict[str, float]:
+    settings = Settings(database_url=database_url, bootstrap_admin_key=admin_key, pool_min_size=2, pool_max_size=2)
+    app = create_app(settings, database_url=database_url)
+    conn = await asyncpg.connect(database_url)
+    try:
+        await keys.ensure_admin_key(conn, admin_key)
+    finally:
+        await conn.close()
+    async with app.lifespan():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as http:
+            account = await call(http, "POST", "/v1/accounts", {"name": "Profile"}, admin_key)
+            key = (await call(http, "POST", "/v1/keys", {"role": "carrier", "carrier": CARRIER}, admin_key))["secret"]
+        targets = await create_targets(database_url, account["id"], batch)
+        ingest = Ingest(targets, batch, first_occurred_at())
+        headers = bearer(key) | {"content-type": "application/json"}
+
+        async def post(tag: str, n: int) -> None:
+            status, answer = await asgi_post(app, "/v1/events", headers, ingest.body(tag, n))
+            assert status == 200, (status, answer[:300])
+
+        for n in range(3):  # warm: caches filled, code paths taken once
+            await post("warm", n)
+        started = time.perf_counter()
+        for n in range(batches):
+            await post("run", n)
+        wall = (time.perf_counter() - started) / (batches * batch) * 1e6
+        profiler = cProfile.Profile()
+        profiler.enable()
+        for n in range(batches):
+            await post("check", n)
+        profiler.disable()
+    if os.environ.get("PROFILE_DUMP"):
+        profiler.dump_stats(os.environ["PROFILE_DUMP"])
+    events = batches * batch
+    totals: dict[str, float] = defaultdict(float)
+    stats: Any = pstats.Stats(profiler).stats
+    for (filename, _line, function), (_cc, _nc, own, _cum, _callers) in stats.items():
+        totals[bucket(filename, function)] += own
+    if os.environ.get("PROFILE_TOP"):
+        top = sorted(stats.items(), key=lambda kv: -kv[1][2])[:45]
+        for (filename, line, function), (_cc, nc, own, _cum, _callers) in top:
+            print(f"{own / events * 1e6:7.2f} {nc:7d} {bucket(filename, function):22s} {filename}:{line}:{function}")
+    per = {name: seconds / events * 1e6 for name, seconds in totals.items()}
+    profiled = sum(per.values())
+    return {name: value / profiled * wall for name, value in per.items()} | {"total (unprofiled wall)": wall}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.profile_ingest")
+    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--batches", type=int, default=20)
+    args = parser.parse_args(argv)
+    os.environ.setdefault("ONTIME_DATA_DIR", str(harness.OUT_DIR / "data"))
+    admin_key = harness.admin_key()
+    with harness.fresh_database("profile") as database_url:
+        figures = asyncio.run(profile(database_url, admin_key, args.batch, args.batches))
+    print("| part | µs/event |\n| --- | --- |")
+    for name, value in figures.items():
+        print(f"| {name} | {value:.1f} |")
+
+
+if __name__ == "__main__":
+    main()

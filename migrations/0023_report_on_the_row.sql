@@ -6,10 +6,14 @@
 -- path writes (events, the deadline sweep, feedback links, cases, raw SQL).
 
 -- the lateness record's delay (late_deliveries.delay_seconds), once delivered;
--- and the recipient's rating (feedback.rating)
+-- the recipient's rating (feedback.rating); and the lane the report groups by,
+-- origin country to destination country. (The generated column rewrites the
+-- table once, here.)
 alter table shipments
     add column late_delay_seconds bigint,
-    add column rating             smallint;
+    add column rating             smallint,
+    add column lane               text generated always as
+        (coalesce(origin->>'country', '?') || '-' || coalesce(destination->>'country', '?')) stored;
 
 -- the case's shipment's carrier and lane (origin country - destination country),
 -- as the report groups them; null for a case on the account
@@ -62,8 +66,7 @@ create trigger rating_on_delete after delete on feedback
 -- does, its cases follow.
 create function case_shipment_keys() returns trigger language plpgsql as $$
 begin
-    select s.carrier, coalesce(s.origin->>'country', '?') || '-' || coalesce(s.destination->>'country', '?')
-    into new.carrier, new.lane
+    select s.carrier, s.lane into new.carrier, new.lane
     from shipments s where s.id = new.shipment_id;  -- none: both null
     return new;
 end
@@ -91,11 +94,6 @@ create aggregate report_delays(bigint) (
 
 -- The report's cases: those opened in a month, by their opening.
 create index cases_opened_at on cases (opened_at);
-
--- The planner's count of lanes, so that grouping a month by lane is planned
--- as the handful of groups it is (not one per shipment).
-create statistics shipments_lane on (coalesce(origin->>'country', '?') || '-' || coalesce(destination->>'country', '?'))
-    from shipments;
 
 -- The rows written before this migration.
 update shipments s set late_delay_seconds = l.delay_seconds

@@ -17,8 +17,8 @@ GroupBy = Literal["carrier", "lane", "account"]
 GROUP_KEYS: dict[str, str] = {
     "carrier": "s.carrier",
     "account": "s.account_id",
-    # lane: origin country to destination country (the expression of migrations/0023's statistics)
-    "lane": "coalesce(s.origin->>'country', '?') || '-' || coalesce(s.destination->>'country', '?')",
+    # origin country to destination country, kept on the row (migrations/0023)
+    "lane": "s.lane",
 }
 
 # One pass over the shipments due in the month, with the exceptions of the

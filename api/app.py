@@ -31,7 +31,7 @@ from api.inbound.routes import InboundController, IntegrationController
 from api.lateness import sweep as promises
 from api.lateness.routes import ReportController
 from api.live.endpoint import live
-from api.live.hub import Hub
+from api.live.hub import Hub, Trace
 from api.live.listener import Listener
 from api.pages import session as pages_session
 from api.pages.assets import static_router, templates
@@ -45,6 +45,7 @@ from api.shell.errors import check_query, exception_handlers
 from api.shell.health import count_statuses, healthz, metrics, readyz
 from api.shell.openapi import ClosedStructSchemaPlugin, allowed_methods
 from api.shell.settings import Settings
+from api.shell.stalls import GcTimer, settle_gc, unsettle_gc, watch_loop
 from api.shell.tasks import cancel_and_wait
 from api.shipments.routes import EventBatchController, ShipmentController
 from api.support.routes import SupportController
@@ -100,6 +101,8 @@ def create_app(
             poll_interval=settings.live_poll_seconds,
             max_outbox=settings.live_max_outbox,
             max_lag=settings.live_max_lag_seconds,
+            database_url=database_url,
+            trace=Trace(settings.live_trace) if settings.live_trace else None,
         )
         await hub.start()
         # after a reconnect the hub reads what it missed from the log
@@ -117,9 +120,17 @@ def create_app(
             inbound_retention.run(app.state.pool, settings.inbound_retention_days), name="ontime-inbound-retention"
         )
         deliverer = asyncio.create_task(delivery.run(), name="ontime-webhooks")
+        gc_timer = GcTimer()
+        gc_timer.install()
+        loop_watch = asyncio.create_task(watch_loop(), name="ontime-loop-lag")
+        # started: what exists now lives as long as the process (bench/README.md, "Live")
+        collector = settle_gc()
         try:
             yield
         finally:
+            unsettle_gc(collector)
+            await cancel_and_wait(loop_watch)
+            gc_timer.remove()
             await cancel_and_wait(deliverer)
             await cancel_and_wait(expirer)
             await cancel_and_wait(sweeper)

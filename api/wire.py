@@ -68,6 +68,10 @@ class EventOut(msgspec.Struct, kw_only=True):
     reason: Reason | None
     estimated_delivery: datetime | None
     received_at: datetime | None = None
+    # what the carrier said, as it said it, for an event that came through a
+    # carrier's payload (POST /v1/inbound/{source}): its own code and wording
+    carrier_code: str | None = None
+    carrier_status: str | None = None
 
 
 class LateDeliveryOut(msgspec.Struct, kw_only=True):
@@ -204,6 +208,8 @@ def event_out(event: TrackingEvent, received_at: datetime | None = None) -> Even
         reason=event.reason,
         estimated_delivery=event.estimated_delivery,
         received_at=received_at,
+        carrier_code=event.carrier_code,
+        carrier_status=event.carrier_status,
     )
 
 

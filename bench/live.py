@@ -21,6 +21,25 @@ In (a) the writer sends `--batch` events per request to the batch endpoint, as
 one request per change did not reach 500/s on a 2-core machine; `--batch 1`
 sends one event per request.
 
+Beside ontime's latency: the server's event-loop lag (a task in ontime sleeps
+10 ms, again and again, and /metrics counts how late it woke) and its garbage
+collections over the same seconds; and the latency split into its parts, per
+change: the server traces when each change reached its hub, was read, dispatched
+and written to its sockets (ONTIME_LIVE_TRACE), and the followers note each
+receipt's seq, so that the writer's stamp, the trace and the last receipt join:
+
+  request    sent -> the NOTIFY at the hub (the request's work, its commit, the wake-up)
+  wake       NOTIFY -> the hub begins to read the log (the loop's turn)
+  read       the log query (a pool connection, the round trip)
+  dispatch   the change offered to every outbox that covers it
+  outboxes   dispatch -> its last frame written to a socket (every writer task's turn)
+  follower   last frame written -> last receipt (the kernel, the followers' loops)
+
+And, for ontime and the floor alike, the commit latency of the same PostgreSQL
+meanwhile, from a probe of its own (one small insert committed 20 times a
+second): on a shared machine, a request part that is slow exactly when the
+probe's commits are slow was the database's, for everyone.
+
 It reports; it asserts nothing. The figures also go to bench/out/live.json.
 """
 
@@ -31,14 +50,18 @@ import asyncio
 import contextlib
 import functools
 import secrets
+import tempfile
 import time
 from array import array
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
+import msgspec
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench import harness, live_clients, live_floor
 from bench.harness import Aim, Benchmark, Figure, Result, Row, Server, figure, percentiles, rss_kib, say, spawned, usage
@@ -177,6 +200,7 @@ def spread(tokens: list[str], connections: int) -> list[str]:
 class Received:
     sent: array  # for each receipt, when its change was sent
     received: array  # and when it arrived
+    seqs: array  # and its seq
     samples: dict[int, str]  # frames by seq
     closes: Counter  # connections closed while following, by code
     cpu_seconds: float  # the followers', all processes
@@ -198,13 +222,14 @@ def followers(live_url: str, tokens: list[str], processes: int) -> Iterator[Call
         say(f"    {opened}/{len(tokens)} connections subscribed" + (f"; failed: {dict(failures)}" if failures else ""))
 
         def stop() -> Received:
-            received = Received(array("d"), array("d"), {}, Counter(), 0.0)
+            received = Received(array("d"), array("d"), array("q"), {}, Counter(), 0.0)
             for pipe in pipes:
                 pipe.send("stop")
             for pipe in pipes:
                 receipts: live_clients.Receipts = pipe.recv()
                 received.sent.frombytes(receipts.sent)
                 received.received.frombytes(receipts.received)
+                received.seqs.frombytes(receipts.seqs)
                 received.samples.update(receipts.samples)
                 received.closes.update(receipts.closes)
                 received.cpu_seconds += receipts.cpu_seconds
@@ -228,17 +253,26 @@ class Load:
 
 
 def measure_latency(
-    scenario: Scenario, server: Server | Floor, tokens: list[str], load: Callable[[], Load]
-) -> tuple[Figure, dict[int, str]]:
+    scenario: Scenario, server: Server | Floor, tokens: list[str], load: Callable[[], Load], database_url: str
+) -> tuple[Figure, Received]:
     """Connect the followers, run `load()`, and take the latencies (p99 the
-    headline) of the changes sent after the warm-up. Also gives the frames the
-    followers kept, by seq."""
-    with followers(server.live_url, tokens, FOLLOWER_PROCESSES) as stop:
+    headline) of the changes sent after the warm-up; for ontime, its loop's lag
+    and its collections meanwhile; for both, the database's commit latency
+    meanwhile (a probe of its own). Also gives what the followers received."""
+    with (
+        followers(server.live_url, tokens, FOLLOWER_PROCESSES) as stop,
+        spawned(live_clients.probe_commits, database_url) as probe,
+    ):
+        metrics_before = scrape(server)
         with usage(server.pid) as used:
             sent = load()
             time.sleep(GRACE)
+        stalls = stalls_between(metrics_before, scrape(server))
         received = stop()
+        probe.send("stop")
+        probe_started, probe_took = (array("d", raw) for raw in probe.recv())
     measured_from = sent.sent[0] + WARMUP
+    commits = percentiles([t for at, t in zip(probe_started, probe_took, strict=True) if at >= measured_from], 1000)
     committed_at = dict(zip(sent.sent, sent.committed, strict=False))
     counted = [(s, r) for s, r in zip(received.sent, received.received, strict=False) if s >= measured_from]
     upper = percentiles([r - s for s, r in counted], scale=1000)  # from sent: an upper bound
@@ -257,12 +291,19 @@ def measure_latency(
         "followers_cpu_busy": received.cpu_seconds / used.elapsed,
         "requests_per_second": sent.requests_per_second,
         "statuses": sent.statuses,
+        "probe_commit_p50_ms": commits["p50"],
+        "probe_commit_p99_ms": commits["p99"],
+        "probe_commit_max_ms": commits["max"],
+        **stalls,
     }
     detail = (
         f"max {harness.number(upper['max'])} ms; {data['receipts']}/{data['expected']} receipts,"
         f" {data['changes_per_second']:.0f} changes/s; server {used.busy:.0%} busy,"
-        f" {data['server_cpu_wait']:.0%} waiting; followers {data['followers_cpu_busy']:.0%} busy"
+        f" {data['server_cpu_wait']:.0%} waiting; followers {data['followers_cpu_busy']:.0%} busy;"
+        f" the database's commits meanwhile p99 {harness.number(commits['p99'])} ms, max {harness.number(commits['max'])} ms"
     )
+    if stalls:
+        detail += f"; {stalls_text(stalls)}"
     result = figure(
         upper["p99"],
         per="receipt",
@@ -273,7 +314,117 @@ def measure_latency(
         **data,
     )
     say(f"    p99 {harness.number(upper['p99'])} ms; {result.detail}")
-    return result, received.samples
+    return result, received
+
+
+# -- the server's stalls, from /metrics ----------------------------------------
+
+
+def scrape(server: Server | Floor) -> dict[str, dict[tuple[tuple[str, str], ...], float]] | None:
+    """ontime's histograms of loop lag and gc pauses, by sample name and labels; None for the floor."""
+    if not isinstance(server, Server):
+        return None
+    samples: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
+    for family in text_string_to_metric_families(httpx.get(f"{server.url}/metrics", timeout=10).text):
+        if family.name in ("ontime_event_loop_lag_seconds", "ontime_gc_pause_seconds"):
+            for sample in family.samples:
+                samples.setdefault(sample.name, {})[tuple(sorted(sample.labels.items()))] = sample.value
+    return samples
+
+
+def stalls_between(before: dict | None, after: dict | None) -> dict[str, Any]:
+    """The loop's lag (p50, p99 and max as the bucket bounds they fall under; the
+    share of ticks over 10 ms) and the collections by generation, between two scrapes."""
+    if before is None or after is None:
+        return {}
+
+    def delta(name: str) -> dict[tuple[tuple[str, str], ...], float]:
+        return {labels: value - before.get(name, {}).get(labels, 0.0) for labels, value in after.get(name, {}).items()}
+
+    buckets = sorted(
+        ((float(dict(labels)["le"]), count) for labels, count in delta("ontime_event_loop_lag_seconds_bucket").items()),
+    )
+    ticks = buckets[-1][1] if buckets else 0
+
+    def bound(q: float) -> float | None:
+        return next((le * 1000 for le, count in buckets if count >= q * ticks), None) if ticks else None
+
+    over_10ms = ticks - next((count for le, count in buckets if le == 0.01), ticks)
+    collections = {
+        dict(labels)["generation"]: count for labels, count in delta("ontime_gc_pause_seconds_count").items() if count
+    }
+    gc_seconds = {
+        dict(labels)["generation"]: seconds
+        for labels, seconds in delta("ontime_gc_pause_seconds_sum").items()
+        if seconds
+    }
+    return {
+        "loop_lag_ticks": ticks,
+        "loop_lag_p50_ms": bound(0.50),
+        "loop_lag_p99_ms": bound(0.99),
+        "loop_lag_max_ms": bound(1.0),
+        "loop_lag_over_10ms": over_10ms / ticks if ticks else None,
+        "gc_collections": collections,
+        "gc_ms": {generation: seconds * 1000 for generation, seconds in gc_seconds.items()},
+    }
+
+
+def stalls_text(stalls: dict[str, Any]) -> str:
+    def at_most(ms: float | None) -> str:
+        return "-" if ms is None else ("> 2,000" if ms == float("inf") else f"<= {harness.number(ms)}")
+
+    collections = ", ".join(
+        f"gen{g} {stalls['gc_collections'][g]:.0f}x {harness.number(stalls['gc_ms'].get(g, 0.0))} ms"
+        for g in sorted(stalls["gc_collections"])
+    )
+    return (
+        f"loop lag p50 {at_most(stalls['loop_lag_p50_ms'])} ms, p99 {at_most(stalls['loop_lag_p99_ms'])} ms,"
+        f" max {at_most(stalls['loop_lag_max_ms'])} ms, {stalls['loop_lag_over_10ms'] or 0:.1%} of ticks over 10 ms;"
+        f" gc {collections or 'none'}"
+    )
+
+
+# -- the latency's parts, from the hub's trace ----------------------------------
+
+PARTS = ("request", "wake", "read", "dispatch", "outboxes", "follower", "total")
+
+
+def latency_parts(received: Received, measured_from: float, trace: dict[int, list[float]]) -> dict[str, dict]:
+    """Per change sent after the warm-up and traced: p50/p99/max ms of each part
+    (the module docstring), its last receipt being the change's."""
+    sent_at: dict[int, float] = {}
+    last: dict[int, float] = {}
+    for seq, sent, at in zip(received.seqs, received.sent, received.received, strict=True):
+        if sent >= measured_from:
+            sent_at[seq] = sent
+            last[seq] = max(at, last.get(seq, 0.0))
+    parts: dict[str, list[float]] = {part: [] for part in PARTS}
+    for seq, sent in sent_at.items():
+        stages = trace.get(seq)
+        if stages is None or not stages[6]:
+            continue
+        woken, read_from, read_to, dispatched, _first, last_sent, _sends = stages
+        for part, value in zip(
+            PARTS,
+            (
+                woken - sent,
+                read_from - woken,
+                read_to - read_from,
+                dispatched - read_to,
+                last_sent - dispatched,
+                last[seq] - last_sent,
+                last[seq] - sent,
+            ),
+            strict=True,
+        ):
+            parts[part].append(value)
+    return {part: percentiles(values, scale=1000) | {"changes": len(values)} for part, values in parts.items()}
+
+
+def parts_text(parts: dict[str, dict]) -> str:
+    return "; ".join(
+        f"{part} {harness.number(parts[part]['p50'])}/{harness.number(parts[part]['p99'])}" for part in PARTS
+    )
 
 
 def ontime_load(server: Server, admin_key: str, shipments: list[Shipment], scenario: Scenario, seconds: float) -> Load:
@@ -332,9 +483,13 @@ def measure(options: argparse.Namespace) -> Result:
     ontime, floor, frames = {}, {}, {}
     memory_connections = round(MEMORY_CONNECTIONS * options.scale)
 
-    with harness.fresh_database("live") as database_url:
+    received: dict[str, Received] = {}
+    trace_dir = tempfile.TemporaryDirectory(prefix="ontime-live-trace-")
+    trace_path = f"{trace_dir.name}/trace.json"
+
+    with harness.fresh_database("live") as database_url, trace_dir:
         env = harness.server_env(database_url, admin_key)
-        with harness.serving(env, harness.ontime()) as [server]:
+        with harness.serving(env | {"ONTIME_LIVE_TRACE": trace_path}, harness.ontime()) as [server]:
             say("making accounts, keys and shipments")
             accounts = asyncio.run(make_accounts(server.url, admin_key, plan[0].accounts + 1))
             groups = {"a": accounts[:-1], "b": accounts[-1:]}
@@ -343,15 +498,26 @@ def measure(options: argparse.Namespace) -> Result:
                 group = groups[scenario.name]
                 tokens = spread([a.key for a in group], scenario.connections)
                 load = functools.partial(ontime_load, server, admin_key, round_robin(group), scenario, seconds)
-                ontime[scenario.name], samples = measure_latency(scenario, server, tokens, load)
+                ontime[scenario.name], received[scenario.name] = measure_latency(
+                    scenario, server, tokens, load, database_url
+                )
+                samples = received[scenario.name].samples
                 frames[scenario.name] = [samples[seq] for seq in sorted(samples)]
+        # the hub writes its trace as the server stops
+        trace = {int(seq): stages for seq, stages in msgspec.json.decode(Path(trace_path).read_bytes()).items()}
+        parts = {}
+        for scenario in plan:
+            measured_from = min(received[scenario.name].sent, default=0.0) + WARMUP
+            parts[scenario.name] = latency_parts(received[scenario.name], measured_from, trace)
+            ontime[scenario.name].data["parts_ms"] = parts[scenario.name]
+            say(f"({scenario.name}) parts p50/p99 ms: {parts_text(parts[scenario.name])}")
 
         with floor_server() as live_floor_server:
             for scenario in plan:
                 say(f"({scenario.name}) floor: {scenario.title}")
                 tokens = spread([a.id for a in groups[scenario.name]], scenario.connections)
                 load = functools.partial(floor_load, live_floor_server, frames[scenario.name], scenario, seconds)
-                floor[scenario.name], _ = measure_latency(scenario, live_floor_server, tokens, load)
+                floor[scenario.name], _ = measure_latency(scenario, live_floor_server, tokens, load, database_url)
 
         memory = {}
         servers = (
@@ -375,6 +541,7 @@ def measure(options: argparse.Namespace) -> Result:
                 f" p99 {harness.number(ontime[s.name].data['after_commit_p99_ms'])} ms;"
                 f" {ontime[s.name].data['requests_per_second']:.0f} requests/s, statuses {ontime[s.name].data['statuses']};"
                 f" closed under load: {ontime[s.name].data['closes'] or 'none'}",
+                f"the latency's parts, per change, p50/p99 ms: {parts_text(parts[s.name])}",
             ),
         )
         for s in plan

@@ -19,6 +19,7 @@ from multiprocessing.connection import Connection
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
+import asyncpg
 import msgspec
 import uvloop
 from websockets.asyncio.client import ClientConnection, connect
@@ -44,11 +45,13 @@ _decode = msgspec.json.Decoder(_Message).decode
 
 class Receipts(msgspec.Struct):
     """What one follower process received: for every change message, when it was
-    sent and when it arrived (array("d") bytes); some of the frames themselves;
-    closes while following, by code; its own CPU seconds."""
+    sent and when it arrived (array("d") bytes) and its seq (array("q") bytes);
+    some of the frames themselves; closes while following, by code; its own CPU
+    seconds."""
 
     sent: bytes
     received: bytes
+    seqs: bytes
     samples: dict[int, str]
     closes: dict[int, int]
     cpu_seconds: float
@@ -80,7 +83,7 @@ def follow(url: str, tokens: list[str], pipe: Connection) -> None:
 
 
 async def _follow(url: str, tokens: list[str], pipe: Connection) -> None:
-    sent, received = array("d"), array("d")
+    sent, received, seqs = array("d"), array("d"), array("q")
     samples: dict[int, str] = {}
     closes: Counter[int] = Counter()
     following = True
@@ -96,6 +99,7 @@ async def _follow(url: str, tokens: list[str], pipe: Connection) -> None:
                     continue  # pings and protocol answers
                 sent.append(float(message.event.description))
                 received.append(now)
+                seqs.append(message.seq)
                 if len(samples) < SAMPLE_FRAMES:
                     samples.setdefault(message.seq, frame)
         except ConnectionClosed:
@@ -117,7 +121,7 @@ async def _follow(url: str, tokens: list[str], pipe: Connection) -> None:
     await asyncio.get_running_loop().run_in_executor(None, pipe.recv)  # "stop"
     following = False
     cpu = time.process_time() - cpu_start
-    pipe.send(Receipts(sent.tobytes(), received.tobytes(), samples, dict(closes), cpu))
+    pipe.send(Receipts(sent.tobytes(), received.tobytes(), seqs.tobytes(), samples, dict(closes), cpu))
     # leave without a close handshake per connection: the kernel closes the sockets
 
 
@@ -235,3 +239,37 @@ async def _write(
     return Written(
         sent.tobytes(), answered.tobytes(), dict(statuses), time.monotonic() - start, time.process_time() - cpu_start
     )
+
+
+# -- the database's own commit latency, meanwhile --------------------------------
+
+PROBE_RATE = 20.0  # commits a second
+
+
+def probe_commits(database_url: str, pipe: Connection) -> None:
+    """Until told "stop": one one-row insert committed PROBE_RATE times a second
+    (a table of its own, no lock shared with ontime), each one's latency noted;
+    then send (start times, latencies) as array("d") bytes. On a shared machine a
+    slow commit here at the same moment as a slow request says the database was
+    slow to commit, for everyone."""
+    pipe.send(uvloop.run(_probe_commits(database_url, pipe)))
+
+
+async def _probe_commits(database_url: str, pipe: Connection) -> tuple[bytes, bytes]:
+    started, took = array("d"), array("d")
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute("create table if not exists bench_commit_probe (id bigserial primary key, body bytea)")
+        stop = asyncio.get_running_loop().run_in_executor(None, pipe.recv)
+        body = b"x" * 600  # about a change's size
+        while not stop.done():
+            at, clock = time.time(), time.perf_counter()
+            async with conn.transaction():
+                await conn.execute("insert into bench_commit_probe (body) values ($1)", body)
+            started.append(at)
+            took.append(time.perf_counter() - clock)
+            await asyncio.sleep(max(0.0, 1 / PROBE_RATE - (time.perf_counter() - clock)))
+        await stop
+    finally:
+        await conn.close()
+    return started.tobytes(), took.tobytes()

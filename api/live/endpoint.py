@@ -11,7 +11,7 @@ from litestar.datastructures import State
 from litestar.exceptions import WebSocketDisconnect
 
 from api.live import protocol
-from api.live.hub import Hub, Subscriber, TooManySubscriptions, hub_of
+from api.live.hub import Hub, Subscriber, TooManySubscriptions, Trace, hub_of
 from api.shell import audit, keys
 from api.shell.auth import KeyCache, Principal, bearer_token
 from api.shell.database import UNREACHABLE, Pool, pool_of
@@ -54,7 +54,7 @@ async def live(socket: WebSocket[Any, Any, State]) -> None:
     # a key from outside the accounts (support, admin) has each subscription audited
     who = None if principal.role == "customer" else audit.access(socket, principal)
     subscriber = hub.connect(principal, keys.secret_hash(token))
-    writer = asyncio.create_task(_write(socket, subscriber))
+    writer = asyncio.create_task(_write(socket, subscriber, hub.trace))
     try:
         if key_cache.generation != generation and not await keys.is_active(pool, token):
             # revoked while we were checking it: its NOTIFY found no socket to close
@@ -73,7 +73,7 @@ async def live(socket: WebSocket[Any, Any, State]) -> None:
         await asyncio.gather(writer, return_exceptions=True)
 
 
-async def _write(socket: WebSocket[Any, Any, State], subscriber: Subscriber) -> None:
+async def _write(socket: WebSocket[Any, Any, State], subscriber: Subscriber, trace: Trace | None) -> None:
     """Drain the connection's outbox (pings come through it too, from the hub's
     timer); close when told to. A plain wait: no timer per message."""
     outbox = subscriber.outbox
@@ -82,7 +82,10 @@ async def _write(socket: WebSocket[Any, Any, State], subscriber: Subscriber) -> 
             await subscriber.ready.wait()
             subscriber.ready.clear()
             while outbox and subscriber.close_code is None:
-                await socket.send_text(outbox.popleft()[1])
+                text = outbox.popleft()[1]
+                await socket.send_text(text)
+                if trace is not None:
+                    trace.sent(text)
             if subscriber.drained is not None:
                 subscriber.drained.set()
             if subscriber.close_code is not None:

@@ -1,33 +1,44 @@
 """The per-process hub of the live feed.
 
 One task reads the change log after the last seq this process has dispatched,
-whenever it is woken (a NOTIFY from any process's commit, a listener
-reconnect) and every `poll_interval` regardless, so a lost notification only
-delays a change, never loses it. Each change is encoded once, as text, and
-offered to the connections that cover it; each connection has a bounded
-outbox drained by its own writer, so a slow client never holds up the hub or
-anyone else. A connection falls behind when the oldest change waiting for it
-has waited `max_lag` seconds (a burst of a thousand changes that it takes
-promptly is not that); it is then closed with 4008 and resumes with `since`.
-`max_outbox` caps what may wait, to bound memory whatever the timing.
+on a connection of its own (never waiting behind requests for the pool),
+whenever it is woken (a NOTIFY from any process's commit, a listener reconnect)
+and every `poll_interval` regardless, so a lost notification only delays a
+change, never loses it. Each change is encoded once, as text, and offered to
+the connections that cover it; each connection has a bounded outbox drained by
+its own writer, so a slow client never holds up the hub or anyone else.
+Another task wakes the writers a slice at a time, a turn of the event loop
+apart: a change for a thousand connections would otherwise be a thousand
+writes in one turn, and every request, database reply and read of the log in
+the process would wait for them all. A connection falls behind when the oldest
+change waiting for it has waited `max_lag` seconds (a burst of a thousand
+changes that it takes promptly is not that); it is then closed with 4008 and
+resumes with `since`. `max_outbox` caps what may wait, to bound memory
+whatever the timing.
+
+With a `Trace`, the hub notes when each change passed each of its stages, for
+bench.live to split the latency into its parts.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import deque
 from collections.abc import Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
+
+import asyncpg
+import msgspec
 
 from api.changes import log as change_log
 from api.live import protocol
 from api.shell import set_aside
 from api.shell.auth import Principal
-from api.shell.database import UNREACHABLE, Pool
-from api.shell.tasks import cancel_and_wait
+from api.shell.database import CONNECT_TIMEOUT, CONNECTION_LOST, UNREACHABLE, Pool, connect
+from api.shell.tasks import cancel_and_wait, wait_for_event
 
 if TYPE_CHECKING:
     from litestar import Litestar
@@ -35,6 +46,12 @@ if TYPE_CHECKING:
 log = logging.getLogger("ontime.live")
 
 PAGE = 1000
+AFTER = "select seq, account_id, shipment_id, body from changes where seq > $1 order by seq limit $2"
+# how the hub's reading connection shows in pg_stat_activity
+APPLICATION_NAME = "ontime-live-hub"
+# writers woken in one turn of the event loop: a few hundred µs of writes, so that a
+# request's next step waits little behind a change for a thousand connections
+WAKE_AT_ONCE = 16
 LOOP = "live_hub"
 # a connection the hub failed to hand a change to is closed with this, and resumes with `since`
 INTERNAL_ERROR = 1011
@@ -88,25 +105,30 @@ class Subscriber:
         scope = self.principal.account_scope
         return scope is None or scope == account_id
 
-    def offer(self, seq: int, text: str) -> None:
+    def offer(self, seq: int, entry: tuple[float, str]) -> bool:
+        """Take a live change, `entry` (when it was read, its frame) shared by
+        every connection it goes to; True when the writer must be woken for it."""
         if self.pending is not None:
             if len(self.pending) >= self.max_outbox:
                 self.close(protocol.TOO_SLOW)
             else:
-                self.pending.append((seq, text))
-            return
-        self.enqueue(seq, text)
+                self.pending.append((seq, entry[1]))
+            return False
+        return self._push(seq, entry)
 
     def enqueue(self, seq: int, text: str) -> None:
+        if self._push(seq, (time.monotonic(), text)):
+            self.ready.set()
+
+    def _push(self, seq: int, entry: tuple[float, str]) -> bool:
         if seq <= self.high_water or self.close_code is not None:
-            return
-        now = time.monotonic()
-        if self.outbox and (now - self.outbox[0][0] > self.max_lag or len(self.outbox) >= self.max_outbox):
+            return False
+        if self.outbox and (entry[0] - self.outbox[0][0] > self.max_lag or len(self.outbox) >= self.max_outbox):
             self.close(protocol.TOO_SLOW)
-            return
-        self.outbox.append((now, text))
+            return False
+        self.outbox.append(entry)
         self.high_water = seq
-        self.ready.set()
+        return True
 
     def send_now(self, text: str) -> None:
         """A protocol message outside the change sequence (answers, errors)."""
@@ -123,6 +145,41 @@ class Subscriber:
                 self.drained.set()
 
 
+class Trace:
+    """When each change passed the hub's stages, in wall-clock seconds (the clock
+    bench.live's writer and followers stamp with, on the same machine): the first
+    wake-up before its read, the read's start and end, its dispatch to the
+    outboxes, its first and last frame written to a socket, and how many were.
+    Written as JSON, {seq: [...]}, when the hub stops."""
+
+    __slots__ = ("changes", "path", "woken_at")
+
+    WOKEN, READ_FROM, READ_TO, DISPATCHED, FIRST_SENT, LAST_SENT, SENDS = range(7)
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.woken_at: float | None = None
+        self.changes: dict[int, list[float]] = {}
+
+    def woken(self) -> None:
+        if self.woken_at is None:
+            self.woken_at = time.time()
+
+    def sent(self, text: str) -> None:
+        """A frame went to a socket; the change's seq leads its text (`{"seq":N,`)."""
+        if text.startswith('{"seq":'):
+            stages = self.changes.get(int(text[7 : text.index(",")]))
+            if stages is not None:
+                now = time.time()
+                if not stages[Trace.SENDS]:
+                    stages[Trace.FIRST_SENT] = now
+                stages[Trace.LAST_SENT] = now
+                stages[Trace.SENDS] += 1
+
+    def write(self) -> None:
+        Path(self.path).write_bytes(msgspec.json.encode(self.changes))
+
+
 class Hub:
     def __init__(
         self,
@@ -132,8 +189,14 @@ class Hub:
         max_outbox: int = 10_000,
         max_lag: float = 5.0,
         ping_interval: float = 20.0,
+        database_url: str | None = None,
+        trace: Trace | None = None,
     ) -> None:
+        """With `database_url`, the log is read on a connection of the hub's own
+        (made when first needed, replaced when it fails); without, on the pool."""
         self.pool = pool
+        self.database_url = database_url
+        self._reader: asyncpg.Connection[asyncpg.Record] | None = None
         self.poll_interval = poll_interval
         self.max_outbox = max_outbox
         self.max_lag = max_lag
@@ -143,11 +206,16 @@ class Hub:
         self.by_shipment: dict[str, set[Subscriber]] = {}
         self.everything: set[Subscriber] = set()
         self.by_key: dict[bytes, set[Subscriber]] = {}
+        # connections given changes since their writers were last woken, in order (a dict: each once)
+        self._to_wake: dict[Subscriber, None] = {}
+        self._writers_due = asyncio.Event()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._pinger: asyncio.Task[None] | None = None
+        self._waker: asyncio.Task[None] | None = None
         # changes that cannot be sent (a body that is not UTF-8, say): each logged and counted once
         self.skipped: set[int] = set()
+        self.trace = trace
 
     # -- the pump --------------------------------------------------------------
 
@@ -155,21 +223,29 @@ class Hub:
         self.position = await self.pool.fetchval("select coalesce(max(seq), 0) from changes")
         self._task = asyncio.create_task(self._run(), name="ontime-live-hub")
         self._pinger = asyncio.create_task(self._ping(), name="ontime-live-ping")
+        self._waker = asyncio.create_task(self._wake_writers(), name="ontime-live-waker")
 
     async def stop(self) -> None:
         await cancel_and_wait(self._pinger)
         await cancel_and_wait(self._task)
+        await cancel_and_wait(self._waker)
+        if self._reader is not None:
+            self._reader.terminate()
+            self._reader = None
         for subscriber in list(self._all()):
             subscriber.close(1001)
+        if self.trace is not None:
+            self.trace.write()
 
     def wake(self, _payload: str = "") -> None:
+        if self.trace is not None:
+            self.trace.woken()
         self._wake.set()
 
     async def _run(self) -> None:
         unavailable = False
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+            await wait_for_event(self._wake, self.poll_interval)
             self._wake.clear()
             try:
                 await self.catch_up()
@@ -185,8 +261,24 @@ class Hub:
         """One timer for every connection, rather than one per connection."""
         while True:
             await asyncio.sleep(self.ping_interval)
+            entry = (time.monotonic(), protocol.PING)
             for subscriber in self._all():
-                subscriber.send_now(protocol.PING)
+                subscriber.outbox.append(entry)
+                self._to_wake[subscriber] = None
+            self._writers_due.set()
+
+    async def _wake_writers(self) -> None:
+        """Wake the writers of the connections given frames, WAKE_AT_ONCE a turn
+        of the loop; the next read of the log need not wait for them all."""
+        while True:
+            await self._writers_due.wait()
+            self._writers_due.clear()
+            waking, self._to_wake = list(self._to_wake), {}
+            for start in range(0, len(waking), WAKE_AT_ONCE):
+                if start:
+                    await asyncio.sleep(0)
+                for subscriber in waking[start : start + WAKE_AT_ONCE]:
+                    subscriber.ready.set()
 
     async def catch_up(self) -> None:
         if not self.by_key:
@@ -196,15 +288,47 @@ class Hub:
                 self.position = latest
                 return
         while True:
-            rows = await self.pool.fetch(
-                "select seq, account_id, shipment_id, body from changes where seq > $1 order by seq limit $2",
-                self.position,
-                PAGE,
-            )
+            woken_at, read_from = self._trace_read()
+            rows = await self._read_page()
+            read_to = time.time() if self.trace is not None else 0.0
             for row in rows:
                 self.dispatch(row["seq"], row["account_id"], row["shipment_id"], row["body"])
+                if self.trace is not None:
+                    self.trace.changes[row["seq"]] = [woken_at, read_from, read_to, time.time(), 0.0, 0.0, 0]
+            if self._to_wake:
+                self._writers_due.set()
             if len(rows) < PAGE:
                 return
+
+    def _trace_read(self) -> tuple[float, float]:
+        """When the hub was first woken for the read it begins now, and now (or nothing, untraced)."""
+        if self.trace is None:
+            return 0.0, 0.0
+        now = time.time()
+        woken_at, self.trace.woken_at = self.trace.woken_at or now, None
+        return woken_at, now
+
+    async def _read_page(self) -> list[asyncpg.Record]:
+        if self.database_url is None:
+            return await self.pool.fetch(AFTER, self.position, PAGE)
+        try:
+            return await self._read_own()
+        except CONNECTION_LOST:
+            # it died while idle (a restart, a proxy's timeout): a read is safe to repeat at once
+            return await self._read_own()
+
+    async def _read_own(self) -> list[asyncpg.Record]:
+        if self._reader is None or self._reader.is_closed():
+            self._reader = await connect(
+                self.database_url, timeout=CONNECT_TIMEOUT, server_settings={"application_name": APPLICATION_NAME}
+            )
+        try:
+            return await self._reader.fetch(AFTER, self.position, PAGE)
+        except BaseException:
+            # lost, or cancelled mid-query: its state is unknown, so the next read makes another
+            reader, self._reader = self._reader, None
+            reader.terminate()
+            raise
 
     def dispatch(self, seq: int, account_id: str, shipment_id: str | None, body: bytes) -> None:
         """Offer the change to every connection that covers it. A change that
@@ -212,6 +336,7 @@ class Hub:
         closed: neither holds up the feed for anyone else."""
         text = self._frame(seq, body)
         if text is not None:
+            entry = (time.monotonic(), text)
             for group in (
                 self.by_account.get(account_id, ()),
                 self.by_shipment.get(shipment_id, ()) if shipment_id is not None else (),  # None: a case on an account
@@ -219,8 +344,8 @@ class Hub:
             ):
                 for subscriber in group:
                     try:
-                        if subscriber.may_see(account_id):
-                            subscriber.offer(seq, text)
+                        if subscriber.may_see(account_id) and subscriber.offer(seq, entry):
+                            self._to_wake[subscriber] = None
                     except Exception:
                         log.exception("live hub could not hand change %d to a connection; closing it", seq)
                         subscriber.close(INTERNAL_ERROR)

@@ -16,7 +16,7 @@ import asyncpg
 
 from api.shell import set_aside
 from api.shell.database import CONNECT_TIMEOUT, Connection
-from api.shell.tasks import cancel_and_wait
+from api.shell.tasks import cancel_and_wait, wait_for_event
 
 log = logging.getLogger("ontime.listener")
 
@@ -101,11 +101,10 @@ class Listener:
         """Return when the connection is gone; a cheap query now and then
         finds a connection that died without telling us."""
         while True:
-            try:
-                await asyncio.wait_for(self._lost.wait(), self._health_interval)
+            if await wait_for_event(self._lost, self._health_interval):
                 return
-            except TimeoutError:
-                await asyncio.wait_for(conn.execute("select 1"), self._health_interval)
+            async with asyncio.timeout(self._health_interval):
+                await conn.execute("select 1")
 
     def _mark_lost(self) -> None:
         if self.connected.is_set():

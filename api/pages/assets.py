@@ -32,5 +32,6 @@ def templates() -> TemplateConfig[JinjaTemplateEngine]:
     def autoescape(engine: JinjaTemplateEngine) -> None:
         engine.engine.autoescape = True
         engine.engine.filters["said"] = words.desk_word
+        engine.engine.filters["case_word"] = words.case_word
 
     return TemplateConfig(directory=HERE / "templates", engine=JinjaTemplateEngine, engine_callback=autoescape)

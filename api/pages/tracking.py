@@ -121,7 +121,13 @@ class TrackingPage(Controller):
             "shipment": shipment,
             "status": progress.status.value,
             "status_text": words.STATUS[lang][progress.status],
-            "reason_text": words.REASON[lang][progress.reason] if progress.reason else None,
+            # why it stands where it stands: the reason the current status's own event gave, not an
+            # older one (an exception's reason once the parcel has moved on); the steps keep each
+            "reason_text": (
+                words.REASON[lang][progress.reason]
+                if progress.reason and progress.reason_key == progress.status_key
+                else None
+            ),
             "shipper": shipper,
             "late": shipment.is_late(now),
             "at_risk": shipment.is_at_risk(now),

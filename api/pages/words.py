@@ -150,6 +150,27 @@ DESK_STATUS: dict[str, str] = {
 DESK_REASON: dict[str, str] = {reason: REASON["en"][reason] for reason in Reason}
 
 
+# a case's type and priority on the desk (the reasons' words would read oddly: "it is lost")
+DESK_CASE: dict[str, str] = {
+    "delay": "Delay",
+    "damage": "Damage",
+    "lost": "Lost",
+    "address_issue": "Address issue",
+    "complaint": "Complaint",
+    "other": "Other",
+    "low": "Low",
+    "normal": "Normal",
+    "high": "High",
+    "urgent": "Urgent",
+}
+
+
+def case_word(value: object) -> str:
+    """A case type or priority (value or enum) as the desk reads it."""
+    text = str(value.value) if hasattr(value, "value") else str(value)
+    return DESK_CASE.get(text) or text.replace("_", " ")
+
+
 def desk_word(value: object) -> str:
     """A status or reason value (or enum) as the desk reads it; anything else as it is."""
     text = str(value.value) if hasattr(value, "value") else str(value)

@@ -105,7 +105,7 @@ class DatabaseUnavailable(Exception):
     busy for longer than ACQUIRE_TIMEOUT. The client's answer is a 503."""
 
 
-async def _connect(*args: Any, **kwargs: Any) -> asyncpg.Connection[asyncpg.Record]:
+async def connect(*args: Any, **kwargs: Any) -> asyncpg.Connection[asyncpg.Record]:
     """asyncpg.connect, its every failure one DatabaseUnavailable: whatever the
     transport says (FileNotFoundError for a unix socket that is gone,
     ConnectionRefusedError, ssl.SSLError, a timeout) and whatever the server
@@ -201,7 +201,7 @@ async def create_pool(url: str, *, min_size: int, max_size: int, statement_cache
         max_size=max_size,
         max_queries=50_000,
         max_inactive_connection_lifetime=300.0,
-        connect=_connect,
+        connect=connect,
         timeout=CONNECT_TIMEOUT,
         statement_cache_size=statement_cache_size,
         init=_register_json_codecs,

@@ -40,6 +40,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     stale_after_hours: float = 48.0
     deadline_poll_seconds: float = 0.5
     live_poll_seconds: float = 1.0
+    # a file where the live hub writes, when it stops, when each change passed
+    # each of its stages (bench.live's latency parts); empty: not traced
+    live_trace: str = ""
     # inbound carrier payloads: the largest body taken, and how long each is kept
     inbound_max_body_bytes: int = 4 * 1024 * 1024
     inbound_retention_days: float = 30.0
@@ -89,6 +92,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "stale_after_hours": "ONTIME_STALE_AFTER_HOURS",
             "deadline_poll_seconds": "ONTIME_DEADLINE_POLL_SECONDS",
             "live_poll_seconds": "ONTIME_LIVE_POLL_SECONDS",
+            "live_trace": "ONTIME_LIVE_TRACE",
             "inbound_max_body_bytes": "ONTIME_INBOUND_MAX_BODY_BYTES",
             "inbound_retention_days": "ONTIME_INBOUND_RETENTION_DAYS",
             "public_url": "ONTIME_PUBLIC_URL",

@@ -257,9 +257,10 @@ class ShipmentController(Controller):
         tag = etag_of(shipment, now)
         if if_none_match is not None and matches(if_none_match, tag):
             return json_response(b"", 304, {"ETag": tag})  # not modified: no body
-        return Response(
-            wire.shipment_out(shipment, now, with_recipient=True, links=feedback_links(request)), headers={"ETag": tag}
-        )
+        # encoded here, as the 304 and the create answer are: the same bytes Litestar would make, without its
+        # per-response serializer lookup
+        answer = wire.shipment_out(shipment, now, with_recipient=True, links=feedback_links(request))
+        return json_response(_encode(answer), 200, {"ETag": tag})
 
     @get(
         "/",

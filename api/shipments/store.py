@@ -261,6 +261,10 @@ def event_from_row(row: asyncpg.Record) -> tuple[TrackingEvent, datetime]:
         description=row["description"],
         reason=None if row["reason"] is None else Reason(row["reason"]),
         estimated_delivery=_instant(row["estimated_delivery"]),
+        carrier_code=row["carrier_code"],
+        carrier_status=row["carrier_status"],
+        time_rule=row["time_rule"],
+        inbound_payload_id=row["inbound_payload_id"],
     )
     return event, _instant(row["received_at"])
 

@@ -14,7 +14,6 @@ connect), follows no redirect and reads at most a few kilobytes of an answer.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import random
@@ -35,6 +34,7 @@ from api.shell import set_aside
 from api.shell.clock import utcnow
 from api.shell.database import CONNECTION_LOST, DatabaseUnavailable, Pool, transaction
 from api.shell.ids import new_id
+from api.shell.tasks import wait_for_event
 from api.webhooks import signing, store
 from api.webhooks.safety import CheckedUrl, UnsafeUrl, check_url
 from domain import webhooks as rules
@@ -166,8 +166,7 @@ class Worker:
         try:
             while True:
                 await self.tick()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.wake.wait(), self.config.poll_seconds)
+                await wait_for_event(self.wake, self.config.poll_seconds)
                 self.wake.clear()
         finally:
             for task in self.running.values():

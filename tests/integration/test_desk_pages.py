@@ -4,6 +4,7 @@ what, CSRF on every form, and a revoked key's session ending at once."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 import asyncpg
 import httpx
@@ -85,6 +86,9 @@ async def test_a_form_without_the_sessions_token_does_nothing(api: Api, db: asyn
     support = await api.new_key("support")
     await _signed_in(api, support["secret"], "/console")
     page = await api.client.get(f"/console/shipments/{shipment['id']}")
+    # the new-case form offers types and priorities in words, their codes as the values sent
+    assert '<option value="address_issue">Address issue</option>' in page.text
+    assert '<option value="normal" selected>Normal</option>' in page.text
     token = _csrf(page.text)
     forged = await api.client.post(
         f"/console/shipments/{shipment['id']}/notes", data={"body": "forged", "_csrf_token": "0" * 64}
@@ -219,3 +223,16 @@ async def test_a_form_with_a_bad_field_is_a_400_naming_it_and_writes_nothing(api
     assert empty.json()["errors"][0]["path"] == "$.body" and odd.json()["errors"][0]["path"] == "$.type"
     assert await db.fetchval("select count(*) from shipment_notes") == 0
     assert await db.fetchval("select count(*) from cases") == 0
+
+
+async def test_the_boards_chart_says_in_words_when_there_is_nothing_to_draw(api: Api):
+    account_id, customer = await api.customer()
+    key = await api.new_key("customer", account_id)
+    await _signed_in(api, key["secret"])
+    empty = await api.client.get("/board")
+    assert 'id="chart-empty"' in empty.text and "<svg" not in empty.text
+    shipment = (await customer.post("/v1/shipments", json=shipment_body())).json()
+    delivered = {"status": "delivered", "occurred_at": datetime.now(UTC).isoformat()}
+    assert (await customer.post(f"/v1/shipments/{shipment['id']}/events", json=delivered)).status_code == 201
+    drawn = await api.client.get("/board")
+    assert 'id="chart-empty"' not in drawn.text and "<svg" in drawn.text

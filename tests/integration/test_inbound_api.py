@@ -66,6 +66,10 @@ async def test_a_customer_key_records_mapped_events_with_their_raw_code_and_the_
     assert bytes(stored["body"]) == body and (stored["events"], stored["matched"]) == (3, 3)
     r = await customer.get(f"/v1/shipments/{shipment['id']}")
     assert r.json()["status"] == "delivered"
+    # the timeline says what the carrier said, as it said it
+    timeline = (await customer.get(f"/v1/shipments/{shipment['id']}/events")).json()["items"]
+    assert [e["carrier_code"] for e in timeline] == ["InfoReceived_001", "InTransit_007", "Delivered_003"]
+    assert all(e["carrier_status"] for e in timeline)
 
 
 async def test_a_number_no_shipment_has_is_kept_and_answered_unmatched(api: Api, db: asyncpg.Connection) -> None:

@@ -185,7 +185,9 @@ async def test_the_database_refuses_an_instant_out_of_range_written_around_the_a
             shipment["account_id"],
         )
     refused = (
-        pytest.raises(asyncpg.FeatureNotSupportedError, match="infinity")
+        # the stored delay (delivered_at - promised_by) refuses it first: PostgreSQL 17 says the
+        # interval is not supported, 15 that infinite timestamps cannot be subtracted
+        pytest.raises((asyncpg.FeatureNotSupportedError, asyncpg.DatetimeFieldOverflowError), match="infinit")
         if by_delay
         else pytest.raises(asyncpg.CheckViolationError, match=f"{table}_{column}_in_range")
     )

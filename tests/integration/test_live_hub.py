@@ -1,14 +1,17 @@
-"""The hub in-process: pings from its one timer, and replay order without sockets."""
+"""The hub in-process: pings from its one timer, replay order, writers woken a
+slice at a time, its own reading connection and its trace, without sockets."""
 
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import asyncpg
+import msgspec
 
 from api.changes import log as change_log
 from api.live import protocol
-from api.live.hub import Hub
+from api.live.hub import APPLICATION_NAME, WAKE_AT_ONCE, Hub, Trace
 from api.shell.auth import Principal
 
 SUPPORT = Principal(key_id="key_1", role="support", account_id=None, carrier=None)
@@ -48,3 +51,84 @@ async def test_a_replay_and_live_changes_meet_with_no_gap_and_no_duplicate(pool:
         assert seqs == before[2:] + during + after
     finally:
         await hub.stop()
+
+
+async def _append_one(pool: asyncpg.Pool, account_id: str = "acc_1") -> int:
+    async with pool.acquire() as conn, conn.transaction():
+        [seq] = await change_log.append(conn, [change_log.NewChange(account_id, "shp_1", "event", b'{"type":"event"}')])
+    return seq
+
+
+async def test_a_change_for_many_connections_wakes_their_writers_a_slice_at_a_time(pool: asyncpg.Pool):
+    """So that a request's next step waits behind a slice of writes, not a thousand."""
+    hub = Hub(pool, poll_interval=3600)
+    await hub.start()
+    try:
+        subscribers = [hub.connect(SUPPORT, f"k{n}".encode()) for n in range(5 * WAKE_AT_ONCE)]
+        for subscriber in subscribers:
+            await hub.subscribe(subscriber, everything=True)
+        await _append_one(pool)
+        await hub.catch_up()
+        assert all(len(subscriber.outbox) == 1 for subscriber in subscribers)
+        turns, woken = 0, []
+        while not all(subscriber.ready.is_set() for subscriber in subscribers):
+            await asyncio.sleep(0)
+            turns += 1
+            woken.append(sum(subscriber.ready.is_set() for subscriber in subscribers))
+        assert turns >= 5
+        assert max(b - a for a, b in zip([0, *woken], woken, strict=False)) <= WAKE_AT_ONCE
+    finally:
+        await hub.stop()
+
+
+async def test_the_hub_reads_on_a_connection_of_its_own_and_makes_another_when_it_is_killed(
+    pool: asyncpg.Pool, database_url: str
+):
+    hub = Hub(pool, poll_interval=3600, database_url=database_url)
+    await hub.start()
+    try:
+        subscriber = hub.connect(SUPPORT, b"own")
+        await hub.subscribe(subscriber, everything=True)
+        first = await _append_one(pool)
+        await hub.catch_up()
+        readers = await pool.fetch("select pid from pg_stat_activity where application_name = $1", APPLICATION_NAME)
+        assert len(readers) == 1
+        await pool.execute("select pg_terminate_backend($1)", readers[0]["pid"])
+        second = await _append_one(pool)
+        await hub.catch_up()  # finds it dead, makes another and reads again at once
+        assert [int(text.split(",")[0].removeprefix('{"seq":')) for _, text in subscriber.outbox] == [first, second]
+        after = await pool.fetch("select pid from pg_stat_activity where application_name = $1", APPLICATION_NAME)
+        assert len(after) == 1 and after[0]["pid"] != readers[0]["pid"]
+    finally:
+        await hub.stop()
+    # stopped: the reading connection goes with it
+    for _ in range(50):
+        if not await pool.fetchval(
+            "select count(*) from pg_stat_activity where application_name = $1", APPLICATION_NAME
+        ):
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("the hub's reading connection outlived the hub")
+
+
+async def test_a_trace_notes_each_stage_of_each_change_in_order(pool: asyncpg.Pool, tmp_path: Path):
+    trace = Trace(str(tmp_path / "trace.json"))
+    hub = Hub(pool, poll_interval=3600, trace=trace)
+    await hub.start()
+    try:
+        subscriber = hub.connect(SUPPORT, b"traced")
+        await hub.subscribe(subscriber, everything=True)
+        seq = await _append_one(pool)
+        hub.wake()
+        await hub.catch_up()
+        [(_, text)] = subscriber.outbox
+        trace.sent(text)  # as the connection's writer does once the frame is written
+        trace.sent(protocol.PING)  # not a change: not noted
+    finally:
+        await hub.stop()
+    stages = msgspec.json.decode((tmp_path / "trace.json").read_bytes())
+    assert list(stages) == [str(seq)]
+    woken, read_from, read_to, dispatched, first_sent, last_sent, sends = stages[str(seq)]
+    assert woken <= read_from <= read_to <= dispatched <= first_sent == last_sent
+    assert sends == 1

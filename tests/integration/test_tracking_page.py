@@ -73,3 +73,17 @@ async def test_after_delivery_the_page_takes_the_rating_and_then_no_longer_asks(
     rated = await api.client.post(action, data={"rating": "4"})
     assert rated.status_code == 200 and "Your rating has been received" in rated.text
     assert 'name="rating"' not in (await api.client.get(path)).text
+
+
+async def test_an_exceptions_reason_is_the_headline_only_while_the_exception_stands(api: Api):
+    customer, shipment = await _shipment(api)
+    path = shipment["tracking_url"].removeprefix("http://127.0.0.1:8000")
+    events = f"/v1/shipments/{shipment['id']}/events"
+    await customer.post(
+        events, json={"status": "exception", "reason": "damaged", "occurred_at": "2029-12-01T10:00:00Z"}
+    )
+    page = await api.client.get(path)
+    assert "Why: " in page.text
+    await customer.post(events, json={"status": "in_transit", "occurred_at": "2029-12-01T12:00:00Z"})
+    page = await api.client.get(path)
+    assert "Why: " not in page.text and "On its way" in page.text

@@ -162,6 +162,12 @@ async def test_the_one_pass_report_equals_the_straightforward_queries_on_random_
 async def test_the_copies_on_the_rows_follow_the_tables_they_come_from(api: Api, pool: asyncpg.Pool):
     await _random_month(api, pool, 7)
     await _change_some(pool, 7)
+    # no path moves a shipment to another carrier or address today; if one does, its cases follow
+    await pool.execute(
+        """update shipments set carrier = 'moved', origin = '{"country": "PT"}', destination = null
+           where id in (select shipment_id from cases where shipment_id is not null order by id limit 5)"""
+    )
+    assert await pool.fetchval("select count(*) from cases where lane = 'PT-?' and carrier = 'moved'") >= 5
     stale = await pool.fetch(
         """select s.id from shipments s
            left join late_deliveries l on l.shipment_id = s.id

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
 import asyncpg
 import msgspec
 
-from api.shell.database import Executor
+from api.shell.database import CONNECTION_LOST, Connection, Executor
 from domain import report as report_rules
 
 GroupBy = Literal["carrier", "lane", "account"]
@@ -17,82 +17,106 @@ GroupBy = Literal["carrier", "lane", "account"]
 GROUP_KEYS: dict[str, str] = {
     "carrier": "s.carrier",
     "account": "s.account_id",
-    # lane: origin country to destination country
-    "lane": "coalesce(s.origin->>'country', '?') || '-' || coalesce(s.destination->>'country', '?')",
+    # origin country to destination country, kept on the row (migrations/0023)
+    "lane": "s.lane",
 }
 
-# A shipment counts in the month its promise falls due, in its account's time
-# zone. The first range (a day wider on each side, for every offset on Earth)
-# lets the index on promised_by do the coarse cut; the second is exact.
-# $1 is the month's first day, $2 an account, $3 a carrier (both optional).
-DUE_IN_MONTH = """where s.promised_by >= $1::date - interval '1 day'
-      and s.promised_by < ($1::date + interval '1 month') + interval '1 day'
-      and (s.promised_by at time zone a.timezone) >= $1::date
-      and (s.promised_by at time zone a.timezone) < $1::date + interval '1 month'
-      and ($2::text is null or s.account_id = $2)
-      and ($3::text is null or s.carrier = $3)"""
-
-# Buckets follow domain.promise.is_late at $4 (now): late if a record stands,
-# delivered after the promise, or still on its way past it.
+# One pass over the shipments due in the month, with the exceptions of the
+# month before (for the recurring problems): every figure of the month's rows
+# comes from it. A shipment counts in the month its promise falls due in its
+# account's time zone: surely when a day or more inside the month's UTC bounds
+# (no offset reaches a day), else by its local time, the only rows that need
+# their account's zone (read once, as a map, not joined to every row). Its
+# bucket follows domain.promise.is_late at $12 (now): late if a record stands,
+# delivered after the promise, or still on its way past it. The join on k
+# turns each row's month and bucket into flags computed once (not once per
+# count) and tells the planner how few they are, so the rows are counted by
+# group and reason in parallel workers; the delays come out per cell
+# (report_delays), for avg and percentile_cont over exactly the late ones. The
+# record's delay and the rating are kept on the shipment (migrations/0023).
+#
+# $1-$2: the rows scanned, as UTC (a day around both months); $3: before it,
+# exceptions only; $4-$5, $6-$7: surely the month, surely the month before
+# (UTC); $8, $9: the month's first day and the month before's (local); $10 an
+# account, $11 a carrier (both optional).
 REPORT = """
-with due as (
-    select {key} as grp, s.promised_by, s.delivered_at, s.status, s.late,
-           s.reason as exception_reason, l.delay_seconds as record_delay, f.rating
+with cells as materialized (
+    select {key} as grp, s.reason,
+           count(*) filter (where k.due) as due,
+           count(*) filter (where k.on_time) as on_time,
+           count(*) filter (where k.late) as late,
+           count(*) filter (where k.open) as open,
+           count(*) filter (where k.closed) as closed_undelivered,
+           count(s.delivered_at) filter (where k.due) as delivered,
+           count(s.rating) filter (where k.on_time) as rated_on_time,
+           count(*) filter (where k.on_time and s.rating >= 4) as satisfied_on_time,
+           count(s.rating) filter (where k.late) as rated_late,
+           count(*) filter (where k.late and s.rating >= 4) as satisfied_late,
+           count(s.rating) filter (where k.due) as rated,
+           count(*) filter (where k.due and s.rating >= 4) as satisfied,
+           count(*) filter (where not k.due) as due_before,
+           report_delays(d.delay) filter (where k.late and d.delay is not null) as delays
     from shipments s
-    join accounts a on a.id = s.account_id
-    left join late_deliveries l on s.late and l.shipment_id = s.id
-    left join feedback f on f.shipment_id = s.id
-    {due_in_month}
-), bucketed as (
-    select grp, exception_reason, rating, delivered_at,
-           coalesce(record_delay, extract(epoch from delivered_at - promised_by)::bigint) as delay,
-           case
-             when late or delivered_at > promised_by
-                  or (delivered_at is null and status not in ('delivered', 'returned_to_sender', 'cancelled')
-                      and promised_by < $4) then 'late'
-             when delivered_at is not null then 'on_time'
-             when status in ('returned_to_sender', 'cancelled') then 'closed'
-             else 'open'
-           end as bucket
-    from due
+    cross join lateral (
+        select coalesce(case when s.late then s.late_delay_seconds end,
+                        extract(epoch from s.delivered_at - s.promised_by)::bigint) as delay
+    ) d
+    -- each row's month (0: the month, 1: the month before) and bucket, once
+    join (values (0, true, true, false, false, false), (1, true, false, true, false, false),
+                 (2, true, false, false, true, false), (3, true, false, false, false, true),
+                 (4, false, false, false, false, false), (5, false, false, false, false, false),
+                 (6, false, false, false, false, false), (7, false, false, false, false, false))
+         k (code, due, late, on_time, closed, open)
+      on k.code = 4 * case
+                        when s.promised_by >= $4 and s.promised_by < $5 then 0
+                        when s.promised_by >= $6 and s.promised_by < $7 then 1
+                        else case date_trunc('month', s.promised_by at time zone (
+                                      (select jsonb_object_agg(id, timezone) from accounts
+                                       where $10::text is null or id = $10) ->> s.account_id))
+                               when $8::timestamp then 0 when $9::timestamp then 1 end
+                      end
+                + case
+                    when s.late or s.delivered_at > s.promised_by
+                         or (s.delivered_at is null and s.status not in ('delivered', 'returned_to_sender', 'cancelled')
+                             and s.promised_by < $12) then 0
+                    when s.delivered_at is not null then 1
+                    when s.status in ('returned_to_sender', 'cancelled') then 2
+                    else 3
+                  end
+    where s.promised_by >= $1 and s.promised_by < $2
+      and (s.promised_by >= $3 or s.reason is not null)
+      and ($10::text is null or s.account_id = $10)
+      and ($11::text is null or s.carrier = $11)
+    group by grp, s.reason
+), delays as (
+    select c.grp, avg(d) as mean_delay, percentile_cont(0.9) within group (order by d) as p90_delay
+    from cells c cross join lateral unnest(c.delays) d
+    group by grouping sets ((c.grp), ())
 )
-select grp,
-       count(*) as due,
-       count(*) filter (where bucket = 'on_time') as on_time,
-       count(*) filter (where bucket = 'late') as late,
-       count(*) filter (where bucket = 'open') as open,
-       count(*) filter (where bucket = 'closed') as closed_undelivered,
-       avg(delay) filter (where bucket = 'late' and delay is not null) as mean_delay,
-       percentile_cont(0.9) within group (order by delay) filter (where bucket = 'late' and delay is not null) as p90_delay,
-       count(*) filter (where delivered_at is not null) as delivered,
-       count(rating) filter (where bucket = 'on_time') as rated_on_time,
-       count(rating) filter (where bucket = 'on_time' and rating >= 4) as satisfied_on_time,
-       count(rating) filter (where bucket = 'late') as rated_late,
-       count(rating) filter (where bucket = 'late' and rating >= 4) as satisfied_late,
-       count(rating) as rated,
-       count(rating) filter (where rating >= 4) as satisfied
-from bucketed
-group by grouping sets ((grp), ())
-order by grp nulls last
-"""
-
-REASONS = """
-select {key} as grp, s.reason as reason, count(*) as n
-from shipments s
-join accounts a on a.id = s.account_id
-{due_in_month}
-  and s.reason is not null
-group by grouping sets ((1, 2), (2))
+select f.*, d.mean_delay, d.p90_delay
+from (
+    select grp, reason, grouping(grp) as every_group, grouping(reason) as every_reason,
+           sum(due) as due, sum(on_time) as on_time, sum(late) as late, sum(open) as open,
+           sum(closed_undelivered) as closed_undelivered, sum(delivered) as delivered,
+           sum(rated_on_time) as rated_on_time, sum(satisfied_on_time) as satisfied_on_time,
+           sum(rated_late) as rated_late, sum(satisfied_late) as satisfied_late,
+           sum(rated) as rated, sum(satisfied) as satisfied, sum(due_before) as due_before
+    from cells
+    group by grouping sets ((grp), (), (grp, reason), (reason))
+) f
+left join delays d on f.every_reason = 1 and f.grp is not distinct from d.grp
+order by f.every_reason desc, f.grp nulls last, f.reason
 """
 
 
 # Cases opened in the month, in their account's time zone, grouped as the
 # shipments are (a case on an account, with no shipment, has no carrier or lane:
-# it counts in the total, and under its account when grouped by account).
+# it counts in the total, and under its account when grouped by account). The
+# case keeps its shipment's carrier and lane (migrations/0023).
 CASE_GROUP_KEYS: dict[str, str] = {
-    "carrier": "s.carrier",
+    "carrier": "c.carrier",
     "account": "c.account_id",
-    "lane": f"case when s.id is not null then {GROUP_KEYS['lane']} end",
+    "lane": "c.lane",
 }
 
 CASES = """
@@ -106,13 +130,12 @@ select {key} as grp, c.type, grouping({key}) as every_group, grouping(c.type) as
            as median_resolution
 from cases c
 join accounts a on a.id = c.account_id
-left join shipments s on s.id = c.shipment_id
 where c.opened_at >= $1::date - interval '1 day'
   and c.opened_at < ($1::date + interval '1 month') + interval '1 day'
   and (c.opened_at at time zone a.timezone) >= $1::date
   and (c.opened_at at time zone a.timezone) < $1::date + interval '1 month'
   and ($2::text is null or c.account_id = $2)
-  and ($3::text is null or s.carrier = $3)
+  and ($3::text is null or c.carrier = $3)
 group by grouping sets (({key}, c.type), ({key}), (c.type), ())
 """
 
@@ -197,28 +220,26 @@ async def on_time_report(
     account_id: str | None = None,
     carrier: str | None = None,
 ) -> OnTimeReport:
-    key, case_key = GROUP_KEYS[group_by], CASE_GROUP_KEYS[group_by]
     before = report_rules.previous_month(month)
-    reasons_sql, cases_sql = REASONS.format(key=key, due_in_month=DUE_IN_MONTH), CASES.format(key=case_key)
-    rows, reason_rows, reason_rows_before, cases, cases_before = await _fetch_each(
+    cases_sql = CASES.format(key=CASE_GROUP_KEYS[group_by])
+    rows, cases, cases_before = await _fetch_each(
         conn,
-        (REPORT.format(key=key, due_in_month=DUE_IN_MONTH), (month, account_id, carrier, now)),
-        (reasons_sql, (month, account_id, carrier)),
-        (reasons_sql, (before, account_id, carrier)),
+        (REPORT.format(key=GROUP_KEYS[group_by]), _report_args(month, before, account_id, carrier, now)),
         (cases_sql, (month, account_id, carrier)),
         (cases_sql, (before, account_id, carrier)),
     )
-    reasons, reasons_before = _reasons(reason_rows), _reasons(reason_rows_before)
+    figures_of = {r["grp"]: r for r in rows if r["every_reason"] and r["due"]}
+    reasons, reasons_before = _reasons(rows, "due"), _reasons(rows, "due_before")
     types, types_before = _case_types(cases), _case_types(cases_before)
-    figures = {(r["grp"], r["every_group"]): r for r in cases if r["every_type"]}
+    case_figures = {(r["grp"], r["every_group"]): r for r in cases if r["every_type"]}
 
-    def row(r: asyncpg.Record | None) -> OnTimeRow:
-        group = None if r is None else r["grp"]
-        whole = group is None  # the total: the grouping set (), whose group is null
+    def row(group: str | None) -> OnTimeRow:
+        whole = group is None  # the total: the grouping set without the group, whose group is null
         return _row(
-            r,
+            group,
+            figures_of.get(group),
             _top_reasons(reasons.get(group, {})),
-            figures.get((group, 1 if whole else 0)),
+            case_figures.get((group, 1 if whole else 0)),
             types.get((group, whole), {}),
             [
                 *_recurring("exception_reason", reasons.get(group, {}), reasons_before.get(group, {})),
@@ -226,15 +247,43 @@ async def on_time_report(
             ],
         )
 
-    made = [row(r) for r in rows if r["grp"] is not None]
-    total = next((r for r in rows if r["grp"] is None), None)
     return OnTimeReport(
         month=month.strftime("%Y-%m"),
         previous_month=before.strftime("%Y-%m"),
         group_by=group_by,
-        rows=made,
-        total=row(total),
+        rows=[row(group) for group in figures_of if group is not None],
+        total=row(None),
     )
+
+
+def _report_args(
+    month: date, before: date, account_id: str | None, carrier: str | None, now: datetime
+) -> tuple[object, ...]:
+    """REPORT's parameters: the months' bounds as UTC instants and as local times."""
+    start, following, previous = (datetime(d.year, d.month, 1) for d in (month, _next_month(month), before))
+    day = timedelta(days=1)
+
+    def utc(moment: datetime) -> datetime:
+        return moment.replace(tzinfo=UTC)
+
+    return (
+        utc(previous) - day,
+        utc(following) + day,
+        utc(start) - day,
+        utc(start) + day,
+        utc(following) - day,
+        utc(previous) + day,
+        utc(start) - day,
+        start,
+        previous,
+        account_id,
+        carrier,
+        now,
+    )
+
+
+def _next_month(month: date) -> date:
+    return date(month.year + 1, 1, 1) if month.month == 12 else date(month.year, month.month + 1, 1)
 
 
 # At most this many of a report's queries at once: each holds a connection for
@@ -244,7 +293,7 @@ PARALLEL_QUERIES = 3
 
 async def _fetch_each(conn: Executor, *queries: tuple[str, tuple[object, ...]]) -> list[list[asyncpg.Record]]:
     """Each query's rows: a few at once, on connections of their own, when given
-    the pool; one after another in the caller's transaction otherwise. No more
+    the pool; one after another on the caller's connection otherwise. No more
     run at once than the pool holds, so none of them waits for a connection
     behind its own siblings (and times out there, on a month of a million)."""
     if isinstance(conn, asyncpg.Pool):
@@ -253,17 +302,39 @@ async def _fetch_each(conn: Executor, *queries: tuple[str, tuple[object, ...]]) 
 
         async def fetch(sql: str, args: tuple[object, ...]) -> list[asyncpg.Record]:
             async with turns:
-                return await pool.fetch(sql, *args)
+                try:
+                    async with pool.acquire() as connection:
+                        return await _fetch_planned(connection, sql, args)
+                except CONNECTION_LOST:  # a read: once more on a new connection, as the pool's own reads do
+                    await pool.expire_connections()
+                    async with pool.acquire() as connection:
+                        return await _fetch_planned(connection, sql, args)
 
         return list(await asyncio.gather(*(fetch(sql, args) for sql, args in queries)))
-    return [await conn.fetch(sql, *args) for sql, args in queries]
+    return [await _fetch_planned(conn, sql, args) for sql, args in queries]
 
 
-def _reasons(rows: list[asyncpg.Record]) -> dict[str | None, dict[str, int]]:
-    """Exception reasons by group (None: every group) for shipments due in the month."""
+# Each run is planned for its own month: after five runs of a prepared
+# statement PostgreSQL may keep a generic plan, blind to the month's bounds,
+# and REPORT's took five times as long. And the month's delays (a tenth of its
+# rows) are sorted in memory, not on disk. Set for the transaction (the
+# caller's, when it passes a connection in one).
+PLANNING = "select set_config('plan_cache_mode', 'force_custom_plan', true), set_config('work_mem', '64MB', true)"
+
+
+async def _fetch_planned(conn: Connection, sql: str, args: tuple[object, ...]) -> list[asyncpg.Record]:
+    async with conn.transaction():  # a savepoint, in a caller's transaction
+        await conn.execute(PLANNING)
+        return await conn.fetch(sql, *args)
+
+
+def _reasons(rows: list[asyncpg.Record], due: str) -> dict[str | None, dict[str, int]]:
+    """Exception reasons by group (None: every group) for shipments due in the
+    month ("due") or the month before ("due_before")."""
     by_group: dict[str | None, dict[str, int]] = {}
     for r in rows:
-        by_group.setdefault(r["grp"], {})[r["reason"]] = r["n"]
+        if not r["every_reason"] and r["reason"] is not None and r[due]:
+            by_group.setdefault(r["grp"], {})[r["reason"]] = int(r[due])
     return by_group
 
 
@@ -294,6 +365,7 @@ def _seconds(value: float | None) -> float | None:
 
 
 def _row(
+    group: str | None,
     r: asyncpg.Record | None,
     reasons: list[ReasonCount],
     cases: asyncpg.Record | None,
@@ -301,7 +373,7 @@ def _row(
     recurring: list[Recurring],
 ) -> OnTimeRow:
     def count(name: str) -> int:
-        return 0 if r is None else int(r[name])
+        return 0 if r is None or r[name] is None else int(r[name])
 
     case_figures = CaseFigures(
         opened=0 if cases is None else cases["opened"],
@@ -324,7 +396,7 @@ def _row(
         ),
     )
     return OnTimeRow(
-        group=None if r is None else r["grp"],
+        group=group,
         due=count("due"),
         on_time=count("on_time"),
         late=count("late"),

@@ -20,10 +20,10 @@ async def test_a_slow_report_on_a_pool_of_one_waits_its_turn(database_url: str, 
     pool = await create_pool(database_url, min_size=1, max_size=1)
     blocker = await asyncpg.connect(database_url)
     try:
-        # the first query reads feedback: it holds the pool's one connection until the lock goes
+        # the first query reads shipments: it holds the pool's one connection until the lock goes
         tx = blocker.transaction()
         await tx.start()
-        await blocker.execute("lock table feedback in access exclusive mode")
+        await blocker.execute("lock table shipments in access exclusive mode")
         report = asyncio.create_task(
             reports.on_time_report(pool, date(2026, 10, 1), "carrier", datetime(2026, 11, 24, tzinfo=UTC))
         )

@@ -37,7 +37,7 @@ from api.changes import log as change_log
 from api.live import protocol
 from api.shell import set_aside
 from api.shell.auth import Principal
-from api.shell.database import CONNECT_TIMEOUT, CONNECTION_LOST, UNREACHABLE, Pool, connect
+from api.shell.database import CONNECT_TIMEOUT, CONNECTION_LOST, UNREACHABLE, DatabaseUnavailable, Pool, connect
 from api.shell.tasks import cancel_and_wait, wait_for_event
 
 if TYPE_CHECKING:
@@ -46,6 +46,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("ontime.live")
 
 PAGE = 1000
+# a read of the log slower than this is taken for a dead connection (replaced, read again at the next wake)
+READ_TIMEOUT = 10.0
 AFTER = "select seq, account_id, shipment_id, body from changes where seq > $1 order by seq limit $2"
 # how the hub's reading connection shows in pg_stat_activity
 APPLICATION_NAME = "ontime-live-hub"
@@ -323,7 +325,14 @@ class Hub:
                 self.database_url, timeout=CONNECT_TIMEOUT, server_settings={"application_name": APPLICATION_NAME}
             )
         try:
-            return await self._reader.fetch(AFTER, self.position, PAGE)
+            # bounded: a connection gone half-open (a failover that sent no reset) would
+            # otherwise hold the feed in this process until a restart
+            async with asyncio.timeout(READ_TIMEOUT):
+                return await self._reader.fetch(AFTER, self.position, PAGE)
+        except TimeoutError as exc:
+            reader, self._reader = self._reader, None
+            reader.terminate()
+            raise DatabaseUnavailable(f"the change log's read took over {READ_TIMEOUT:.0f} s") from exc
         except BaseException:
             # lost, or cancelled mid-query: its state is unknown, so the next read makes another
             reader, self._reader = self._reader, None

@@ -121,11 +121,13 @@ class TrackingPage(Controller):
             "shipment": shipment,
             "status": progress.status.value,
             "status_text": words.STATUS[lang][progress.status],
-            # why it stands where it stands: the reason the current status's own event gave, not an
-            # older one (an exception's reason once the parcel has moved on); the steps keep each
+            # why it stands where it stands: the reason its current status's own event gave, or while
+            # in exception the latest reason given (a later exception scan may give none); not an
+            # exception's reason once the parcel has moved on. The steps keep each their own.
             "reason_text": (
                 words.REASON[lang][progress.reason]
-                if progress.reason and progress.reason_key == progress.status_key
+                if progress.reason
+                and (progress.reason_key == progress.status_key or progress.status is Status.EXCEPTION)
                 else None
             ),
             "shipper": shipper,

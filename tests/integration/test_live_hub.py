@@ -8,11 +8,14 @@ from pathlib import Path
 
 import asyncpg
 import msgspec
+import pytest
 
 from api.changes import log as change_log
+from api.live import hub as hub_module
 from api.live import protocol
 from api.live.hub import APPLICATION_NAME, WAKE_AT_ONCE, Hub, Trace
 from api.shell.auth import Principal
+from api.shell.database import DatabaseUnavailable
 
 SUPPORT = Principal(key_id="key_1", role="support", account_id=None, carrier=None)
 
@@ -110,6 +113,42 @@ async def test_the_hub_reads_on_a_connection_of_its_own_and_makes_another_when_i
         await asyncio.sleep(0.05)
     else:
         raise AssertionError("the hub's reading connection outlived the hub")
+
+
+async def test_a_read_of_the_log_that_hangs_is_given_up_and_the_next_one_goes_through(
+    pool: asyncpg.Pool, database_url: str, monkeypatch: pytest.MonkeyPatch
+):
+    """A connection gone half-open answers nothing, ever: the read is bounded, its
+    connection replaced, and the feed goes on at the next wake-up."""
+    monkeypatch.setattr(hub_module, "READ_TIMEOUT", 0.3)
+    hub = Hub(pool, poll_interval=3600, database_url=database_url)
+    await hub.start()
+    try:
+        subscriber = hub.connect(SUPPORT, b"hang")
+        await hub.subscribe(subscriber, everything=True)
+        first = await _append_one(pool)
+        await hub.catch_up()
+        [reader] = await pool.fetch("select pid from pg_stat_activity where application_name = $1", APPLICATION_NAME)
+        second = await _append_one(pool)
+        blocker = await asyncpg.connect(database_url)
+        try:
+            async with blocker.transaction():  # the log's reads wait behind this lock, as on a dead connection
+                await blocker.execute("lock table changes in access exclusive mode")
+                with pytest.raises(DatabaseUnavailable):
+                    await hub.catch_up()
+        finally:
+            await blocker.close()
+        await hub.catch_up()
+        assert [int(text.split(",")[0].removeprefix('{"seq":')) for _, text in subscriber.outbox] == [first, second]
+        # the abandoned backend goes once its lock wait ends and it finds its client gone
+        for _ in range(100):
+            now = await pool.fetch("select pid from pg_stat_activity where application_name = $1", APPLICATION_NAME)
+            if len(now) == 1:
+                break
+            await asyncio.sleep(0.02)
+        assert [r["pid"] for r in now] != [reader["pid"]] and len(now) == 1
+    finally:
+        await hub.stop()
 
 
 async def test_a_trace_notes_each_stage_of_each_change_in_order(pool: asyncpg.Pool, tmp_path: Path):

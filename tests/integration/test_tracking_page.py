@@ -84,6 +84,9 @@ async def test_an_exceptions_reason_is_the_headline_only_while_the_exception_sta
     )
     page = await api.client.get(path)
     assert "Why: " in page.text
+    # a later exception scan that gives no reason leaves the standing one in place
+    await customer.post(events, json={"status": "exception", "occurred_at": "2029-12-01T11:00:00Z"})
+    assert "Why: " in (await api.client.get(path)).text
     await customer.post(events, json={"status": "in_transit", "occurred_at": "2029-12-01T12:00:00Z"})
     page = await api.client.get(path)
     assert "Why: " not in page.text and "On its way" in page.text

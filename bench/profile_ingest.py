@@ -30,25 +30,13 @@ from api.shell.settings import Settings
 from bench import harness
 from bench.core import CARRIER, Ingest, bearer, create_targets, first_occurred_at
 from bench.harness import call
+from bench.profile_poll import DATABASE_MARKS, asgi_call
 
 BUCKETS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("decoding", ("msgspec.json.decode", "decode_bytes", "_decode_item", "decode_list", "Decoder")),
     ("domain fold", ("domain/",)),
     ("encoding changes", ("api/wire.py", "api/changes/log.py", "msgspec.json.Encoder", "encode")),
-    (
-        "database",
-        (
-            "asyncpg",
-            "api/shipments/store.py",
-            "api/shell/database.py",
-            "selector",
-            "epoll",
-            "_socket",
-            "uvloop",
-            "asyncio/base_events",
-            "asyncio/events",
-        ),
-    ),
+    ("database", DATABASE_MARKS),
 )
 
 
@@ -58,39 +46,6 @@ def bucket(filename: str, function: str) -> str:
         if any(mark in where for mark in marks):
             return name
     return "framework and the rest"
-
-
-async def asgi_post(app: Any, path: str, headers: dict[str, str], body: bytes) -> tuple[int, bytes]:
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()]
-        + [(b"content-length", str(len(body)).encode())],
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 8000),
-        "state": {},
-    }
-    status, answer = 0, b""
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        nonlocal status, answer
-        if message["type"] == "http.response.start":
-            status = message["status"]
-        else:
-            answer += message.get("body", b"")
-
-    await app(scope, receive, send)
-    return status, answer
 
 
 async def profile(database_url: str, admin_key: str, batch: int, batches: int) -> dict[str, float]:
@@ -111,7 +66,7 @@ async def profile(database_url: str, admin_key: str, batch: int, batches: int) -
         headers = bearer(key) | {"content-type": "application/json"}
 
         async def post(tag: str, n: int) -> None:
-            status, answer = await asgi_post(app, "/v1/events", headers, ingest.body(tag, n))
+            status, _, answer = await asgi_call(app, "POST", "/v1/events", headers, ingest.body(tag, n))
             assert status == 200, (status, answer[:300])
 
         for n in range(3):  # warm: caches filled, code paths taken once

@@ -56,6 +56,12 @@ async def test_a_replay_and_live_changes_meet_with_no_gap_and_no_duplicate(pool:
         await hub.stop()
 
 
+async def _readers(pool: asyncpg.Pool) -> list[int]:
+    """The pids of the hub's reading connections."""
+    rows = await pool.fetch("select pid from pg_stat_activity where application_name = $1", APPLICATION_NAME)
+    return [r["pid"] for r in rows]
+
+
 async def _append_one(pool: asyncpg.Pool, account_id: str = "acc_1") -> int:
     async with pool.acquire() as conn, conn.transaction():
         [seq] = await change_log.append(conn, [change_log.NewChange(account_id, "shp_1", "event", b'{"type":"event"}')])
@@ -94,14 +100,14 @@ async def test_the_hub_reads_on_a_connection_of_its_own_and_makes_another_when_i
         await hub.subscribe(subscriber, everything=True)
         first = await _append_one(pool)
         await hub.catch_up()
-        readers = await pool.fetch("select pid from pg_stat_activity where application_name = $1", APPLICATION_NAME)
+        readers = await _readers(pool)
         assert len(readers) == 1
-        await pool.execute("select pg_terminate_backend($1)", readers[0]["pid"])
+        await pool.execute("select pg_terminate_backend($1)", readers[0])
         second = await _append_one(pool)
         await hub.catch_up()  # finds it dead, makes another and reads again at once
         assert [int(text.split(",")[0].removeprefix('{"seq":')) for _, text in subscriber.outbox] == [first, second]
-        after = await pool.fetch("select pid from pg_stat_activity where application_name = $1", APPLICATION_NAME)
-        assert len(after) == 1 and after[0]["pid"] != readers[0]["pid"]
+        after = await _readers(pool)
+        assert len(after) == 1 and after != readers
     finally:
         await hub.stop()
     # stopped: the reading connection goes with it
@@ -128,7 +134,7 @@ async def test_a_read_of_the_log_that_hangs_is_given_up_and_the_next_one_goes_th
         await hub.subscribe(subscriber, everything=True)
         first = await _append_one(pool)
         await hub.catch_up()
-        [reader] = await pool.fetch("select pid from pg_stat_activity where application_name = $1", APPLICATION_NAME)
+        [reader] = await _readers(pool)
         second = await _append_one(pool)
         blocker = await asyncpg.connect(database_url)
         try:
@@ -142,11 +148,11 @@ async def test_a_read_of_the_log_that_hangs_is_given_up_and_the_next_one_goes_th
         assert [int(text.split(",")[0].removeprefix('{"seq":')) for _, text in subscriber.outbox] == [first, second]
         # the abandoned backend goes once its lock wait ends and it finds its client gone
         for _ in range(100):
-            now = await pool.fetch("select pid from pg_stat_activity where application_name = $1", APPLICATION_NAME)
+            now = await _readers(pool)
             if len(now) == 1:
                 break
             await asyncio.sleep(0.02)
-        assert [r["pid"] for r in now] != [reader["pid"]] and len(now) == 1
+        assert now != [reader] and len(now) == 1
     finally:
         await hub.stop()
 

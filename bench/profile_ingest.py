@@ -21,16 +21,9 @@ import time
 from collections import defaultdict
 from typing import Any
 
-import asyncpg
-import httpx
-
-from api.app import create_app
-from api.shell import keys
-from api.shell.settings import Settings
 from bench import harness
 from bench.core import CARRIER, Ingest, bearer, create_targets, first_occurred_at
-from bench.harness import call
-from bench.profile_poll import DATABASE_MARKS, asgi_call
+from bench.profile_poll import DATABASE_MARKS, app_in_process, asgi_call
 
 BUCKETS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("decoding", ("msgspec.json.decode", "decode_bytes", "_decode_item", "decode_list", "Decoder")),
@@ -49,19 +42,13 @@ def bucket(filename: str, function: str) -> str:
 
 
 async def profile(database_url: str, admin_key: str, batch: int, batches: int) -> dict[str, float]:
-    settings = Settings(database_url=database_url, bootstrap_admin_key=admin_key, pool_min_size=2, pool_max_size=2)
-    app = create_app(settings, database_url=database_url)
-    conn = await asyncpg.connect(database_url)
-    try:
-        await keys.ensure_admin_key(conn, admin_key)
-    finally:
-        await conn.close()
-    async with app.lifespan():
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as http:
-            account = await call(http, "POST", "/v1/accounts", {"name": "Profile"}, admin_key)
-            key = (await call(http, "POST", "/v1/keys", {"role": "carrier", "carrier": CARRIER}, admin_key))["secret"]
-        targets = await create_targets(database_url, account["id"], batch)
+    async with app_in_process(database_url, admin_key, {"role": "carrier", "carrier": CARRIER}) as (
+        app,
+        _,
+        account_id,
+        key,
+    ):
+        targets = await create_targets(database_url, account_id, batch)
         ingest = Ingest(targets, batch, first_occurred_at())
         headers = bearer(key) | {"content-type": "application/json"}
 

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import cProfile
 import os
 import pstats
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import asyncpg
@@ -96,10 +97,15 @@ async def asgi_call(
     return status, answer, answered
 
 
-async def profile(database_url: str, admin_key: str, requests: int) -> dict[str, dict[str, float]]:
+@contextlib.asynccontextmanager
+async def app_in_process(
+    database_url: str, admin_key: str, key_body: dict[str, str]
+) -> AsyncIterator[tuple[Any, httpx.AsyncClient, str, str]]:
+    """The real app, its lifespan running, on a pool of two; an account and a key
+    (`key_body`; a customer key gets the account) made through the API.
+    Yields the app, a client calling it in process, the account id and the key."""
     settings = Settings(database_url=database_url, bootstrap_admin_key=admin_key, pool_min_size=2, pool_max_size=2)
     app = create_app(settings, database_url=database_url)
-    figures: dict[str, dict[str, float]] = {}
     conn = await asyncpg.connect(database_url)
     try:
         await keys.ensure_admin_key(conn, admin_key)
@@ -109,10 +115,15 @@ async def profile(database_url: str, admin_key: str, requests: int) -> dict[str,
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://bench") as http:
             account = await call(http, "POST", "/v1/accounts", {"name": "Profile"}, admin_key)
-            key = (await call(http, "POST", "/v1/keys", {"role": "customer", "account_id": account["id"]}, admin_key))[
-                "secret"
-            ]
-            shipment_id = await create_polled_shipment(http, key)
+            body = {"account_id": account["id"], **key_body} if key_body["role"] == "customer" else key_body
+            key = (await call(http, "POST", "/v1/keys", body, admin_key))["secret"]
+            yield app, http, account["id"], key
+
+
+async def profile(database_url: str, admin_key: str, requests: int) -> dict[str, dict[str, float]]:
+    figures: dict[str, dict[str, float]] = {}
+    async with app_in_process(database_url, admin_key, {"role": "customer"}) as (app, http, _, key):
+        shipment_id = await create_polled_shipment(http, key)
         path = f"/v1/shipments/{shipment_id}"
         status, answer, _ = await asgi_call(app, "GET", path, bearer(key))
         assert status == 200, status
